@@ -1,0 +1,11 @@
+"""Session-wide test settings. Area fixtures live in tests/support/<area>_*.py."""
+
+from __future__ import annotations
+
+import os
+
+# Offline, quiet Prefect and Great Expectations (see shared notes/stack.md).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
