@@ -1,0 +1,6 @@
+# Environment for running benchmatrix offline on a small machine (sourced by the scripts).
+export PREFECT_SERVER_ANALYTICS_ENABLED=${PREFECT_SERVER_ANALYTICS_ENABLED:-false}
+export DO_NOT_TRACK=${DO_NOT_TRACK:-1}
+export GX_ANALYTICS_ENABLED=${GX_ANALYTICS_ENABLED:-false}
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-90}
+export PATH="$PATH:/usr/sbin"
