@@ -1,0 +1,279 @@
+"""``run_load``: split one schedule over worker processes, start them at a common ``t0``, merge.
+
+Process model: the parent builds the whole schedule (pure, seeded), deals request ``i`` to
+worker ``i % W`` (closed-loop slots and the open-loop cap are dealt the same way), starts the
+workers (``spawn``), waits until each has prepared its prompts and media, then sends them one
+``t0`` a few milliseconds in the future on CLOCK_MONOTONIC (shared by all processes on Linux).
+With one worker everything runs in the calling process.
+
+Ctrl-C: workers ignore SIGINT; the parent sets a shared stop flag, workers record what is in
+flight as ``cancelled`` and flush, and the result comes back with ``partial=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import queue
+import shutil
+import signal
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchmatrix.errors import LoadGenError
+from benchmatrix.loadgen.arrivals import Schedule, build_schedule
+from benchmatrix.loadgen.config import LoadRunConfig, default_workers
+from benchmatrix.loadgen.records import merge_parts
+from benchmatrix.loadgen.worker import WorkerPlan, WorkerStats, prepare, run_plan
+
+Progress = Callable[[int, int], None]
+
+CLIENT_BOUND_LAG_P99_MS = 10.0
+CLIENT_BOUND_CPU_SHARE = 0.85
+_START_MARGIN_S = 0.05
+
+
+class LoadResult(BaseModel):
+    """Outcome of one load run; the records themselves are in ``records_path``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records_path: Path = Field(description="Parquet file with one row per request.")
+    run_id: str = Field(description="Prefix of every request's x-request-id.")
+    num_records: int = Field(description="Rows written (warmup included).")
+    num_ok: int = Field(description="Non-warmup requests with status 'ok'.")
+    num_errors: int = Field(description="Non-warmup requests with status 'error'.")
+    num_warmup: int = Field(description="Warmup rows (excluded from results).")
+    started_at: datetime = Field(description="UTC wall clock at t0.")
+    t0_monotonic: float = Field(description="t0 on CLOCK_MONOTONIC (s); record times are relative.")
+    duration_s: float = Field(description="t0 to the last response end (s).")
+    client_cpu_s: float = Field(description="CPU seconds used by all generator processes.")
+    client_cpu_share: float = Field(description="client_cpu_s / (duration_s * workers).")
+    dispatch_lag_p99_ms: float | None = Field(description="p99 of sent - intended send time (ms).")
+    is_client_bound: bool = Field(description="Lag p99 or CPU share passed its bound.")
+    client_bound_reason: str | None = Field(default=None, description="Why, if client-bound.")
+    workers: int = Field(description="Worker processes used.")
+    connections_opened: int = Field(description="TCP connections opened in total.")
+    partial: bool = Field(default=False, description="Stopped early (Ctrl-C): records are partial.")
+    overhead_ttft_p50_ms: float | None = Field(
+        default=None, description="Self-calibration: client minus server TTFT, p50 (ms).")
+    overhead_ttft_p99_ms: float | None = Field(
+        default=None, description="Self-calibration: client minus server TTFT, p99 (ms).")
+    calibrated_requests: int = Field(default=0, description="Records joined with server times.")
+
+
+def deal(schedule: Schedule, cfg: LoadRunConfig, workers: int, parts_dir: Path,
+         run_id: str) -> list[WorkerPlan]:
+    """Pure: split the schedule round-robin into one plan per worker."""
+    plans = []
+    config = cfg.model_dump(mode="json")
+    for w in range(workers):
+        idx = np.arange(w, schedule.num_requests, workers)
+        plans.append(WorkerPlan(
+            worker_id=w, config=config, run_id=run_id, indices=idx,
+            input_tokens=schedule.input_tokens[idx], output_tokens=schedule.output_tokens[idx],
+            is_warmup=schedule.is_warmup[idx],
+            intended_send_s=None if schedule.intended_send_s is None
+            else schedule.intended_send_s[idx],
+            slot_starts_s=None if schedule.slot_starts_s is None
+            else schedule.slot_starts_s[w::workers],
+            max_in_flight=_share(cfg.max_concurrency, w, workers),
+            part_path=parts_dir / f"worker-{w:03d}.parquet"))
+    return plans
+
+
+def _share(total: int | None, w: int, workers: int) -> int | None:
+    if total is None:
+        return None
+    return max(1, total // workers + (1 if w < total % workers else 0))
+
+
+def run_load(cfg: LoadRunConfig, progress: Progress | None = None) -> LoadResult:
+    """Run the load described by ``cfg``; blocks until done (or Ctrl-C, then ``partial``)."""
+    schedule = build_schedule(cfg)
+    if schedule.num_requests == 0:
+        raise LoadGenError("the schedule is empty: duration_s too short for the rate?")
+    workers = min(default_workers(cfg), schedule.num_requests)
+    if cfg.concurrency is not None:
+        workers = min(workers, cfg.concurrency)
+    run_id = cfg.run_id or uuid.uuid4().hex[:12]
+    out = Path(cfg.output_path)
+    parts_dir = out.parent / f".{out.stem}.{run_id}.parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    plans = deal(schedule, cfg, workers, parts_dir, run_id)
+    try:
+        if workers == 1:
+            outcome = _run_inline(plans[0], schedule.num_requests, progress)
+        else:
+            outcome = _run_processes(plans, schedule.num_requests, progress)
+        rows = merge_parts([p.part_path for p in plans], out)
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    return _result(out, run_id, rows, outcome, workers)
+
+
+class _Outcome:
+    def __init__(self, t0: float, started_at: datetime, stats: list[WorkerStats],
+                 partial: bool) -> None:
+        self.t0, self.started_at, self.stats, self.partial = t0, started_at, stats, partial
+
+
+def _wall_at(t0: float) -> datetime:
+    """UTC wall-clock time corresponding to monotonic ``t0``."""
+    return datetime.now(timezone.utc) + timedelta(seconds=t0 - time.monotonic())
+
+
+def _run_inline(plan: WorkerPlan, total: int, progress: Progress | None) -> _Outcome:
+    """One worker in this process (in a helper thread if an event loop is already running)."""
+    builder, counter = prepare(plan)
+    stop = threading.Event()
+    box: dict = {}
+
+    def report(done: int) -> None:
+        if progress:
+            progress(done, total)
+
+    def target() -> None:
+        box["t0"] = time.monotonic() + _START_MARGIN_S
+        box["stats"] = asyncio.run(run_plan(plan, builder, counter, box["t0"], stop.is_set, report))
+
+    thread = threading.Thread(target=target, name="benchmatrix-loadgen", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        stop.set()
+        thread.join()
+    if "stats" not in box:
+        raise LoadGenError("the load generator thread failed; see the log above")
+    stats = box["stats"]
+    return _Outcome(box["t0"], _wall_at(box["t0"]), [stats], stop.is_set() or stats.stopped)
+
+
+def _worker_main(plan: WorkerPlan, ready: mp.Queue, start: mp.Queue, reports: mp.Queue,
+                 stop: mp.Event) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        builder, counter = prepare(plan)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises LoadGenError
+        ready.put((plan.worker_id, f"{type(exc).__name__}: {exc}"))
+        return
+    ready.put((plan.worker_id, None))
+    t0 = start.get()
+    if t0 is None:
+        return
+
+    def report(done: int) -> None:
+        reports.put(("progress", plan.worker_id, done))
+
+    stats = asyncio.run(run_plan(plan, builder, counter, t0, stop.is_set, report))
+    reports.put(("done", plan.worker_id, stats))
+
+
+def _run_processes(plans: list[WorkerPlan], total: int, progress: Progress | None) -> _Outcome:
+    ctx = mp.get_context("spawn")
+    ready, reports, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    starts = [ctx.Queue() for _ in plans]
+    procs = [ctx.Process(target=_worker_main, args=(p, ready, starts[i], reports, stop),
+                         name=f"benchmatrix-loadgen-{i}", daemon=True)
+             for i, p in enumerate(plans)]
+    for proc in procs:
+        proc.start()
+    try:
+        _await_ready(ready, procs, starts)
+        t0 = time.monotonic() + _START_MARGIN_S
+        for q in starts:
+            q.put(t0)
+        stats, interrupted = _collect(reports, procs, total, progress, stop)
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+    return _Outcome(t0, _wall_at(t0), stats, interrupted or any(s.stopped for s in stats))
+
+
+def _await_ready(ready: mp.Queue, procs: list, starts: list) -> None:
+    """Wait for every worker's preparation; a failure stops all and raises LoadGenError."""
+    errors = []
+    for _ in procs:
+        try:
+            worker_id, err = ready.get(timeout=300)
+        except queue.Empty:
+            errors.append("a worker did not finish preparing within 300 s")
+            break
+        if err:
+            errors.append(f"worker {worker_id}: {err}")
+    if errors:
+        for q in starts:
+            q.put(None)
+        raise LoadGenError("load generator workers failed to prepare: " + "; ".join(errors))
+
+
+def _collect(reports: mp.Queue, procs: list, total: int, progress: Progress | None,
+             stop: mp.Event) -> tuple[list[WorkerStats], bool]:
+    """Drain progress reports until every worker is done; Ctrl-C sets the stop flag."""
+    done_by_worker = [0] * len(procs)
+    stats: dict[int, WorkerStats] = {}
+    interrupted = False
+    while len(stats) < len(procs):
+        try:
+            kind, worker_id, payload = reports.get(timeout=0.2)
+        except queue.Empty:
+            if all(not p.is_alive() for p in procs) and reports.empty():
+                dead = [i for i in range(len(procs)) if i not in stats]
+                raise LoadGenError(f"load generator workers {dead} died; see their output above")
+            continue
+        except KeyboardInterrupt:
+            stop.set()
+            interrupted = True
+            continue
+        if kind == "done":
+            stats[worker_id] = payload
+        else:
+            done_by_worker[worker_id] = payload
+            if progress:
+                progress(sum(done_by_worker), total)
+    return [stats[i] for i in sorted(stats)], interrupted
+
+
+def _result(path: Path, run_id: str, rows: int, outcome: _Outcome, workers: int) -> LoadResult:
+    table = pq.read_table(path, columns=["is_warmup", "status", "sent_s", "intended_send_s",
+                                         "done_s"])
+    df = table.to_pandas()
+    measured = df[~df["is_warmup"]]
+    lag_ms = (measured["sent_s"] - measured["intended_send_s"]).dropna() * 1000.0
+    lag_p99 = float(np.percentile(lag_ms, 99)) if len(lag_ms) else None
+    duration = float(df["done_s"].max()) if df["done_s"].notna().any() else 0.0
+    cpu = sum(s.cpu_s for s in outcome.stats)
+    share = cpu / (duration * workers) if duration > 0 else 0.0
+    reason = _client_bound_reason(lag_p99, share)
+    return LoadResult(
+        records_path=path, run_id=run_id, num_records=rows,
+        num_ok=int((measured["status"] == "ok").sum()),
+        num_errors=int((measured["status"] == "error").sum()),
+        num_warmup=int(df["is_warmup"].sum()), started_at=outcome.started_at,
+        t0_monotonic=outcome.t0, duration_s=duration, client_cpu_s=cpu, client_cpu_share=share,
+        dispatch_lag_p99_ms=lag_p99, is_client_bound=reason is not None,
+        client_bound_reason=reason, workers=workers,
+        connections_opened=sum(s.connections_opened for s in outcome.stats),
+        partial=outcome.partial)
+
+
+def _client_bound_reason(lag_p99_ms: float | None, cpu_share: float) -> str | None:
+    """Why the generator itself may have limited the measurement, or None."""
+    if lag_p99_ms is not None and lag_p99_ms > CLIENT_BOUND_LAG_P99_MS:
+        return f"dispatch lag p99 {lag_p99_ms:.1f} ms > {CLIENT_BOUND_LAG_P99_MS:g} ms"
+    if cpu_share > CLIENT_BOUND_CPU_SHARE:
+        return f"generator CPU share {cpu_share:.0%} > {CLIENT_BOUND_CPU_SHARE:.0%} per worker"
+    return None
