@@ -1,0 +1,513 @@
+"""The matrix language: typed, strict models of a matrix YAML file and of one expanded scenario.
+
+A matrix names ``hardware`` entries, ``models`` and ``loads`` (plus ``defaults``, ``include`` /
+``exclude`` rules, ``overrides``, ``slo``, ``checks`` and ``sim``) and expands to scenarios:
+hardware x model x load point (see :mod:`benchmatrix.expand` and docs/matrix.md).
+
+Every model forbids unknown keys. :func:`load_matrix` turns YAML and validation problems into one
+:class:`~benchmatrix.errors.SpecError` that names the file and the field path, e.g.
+``matrices/nightly.yaml: models[1].dtype: 'bf17' is not one of bf16, fp16, ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from benchmatrix.catalog import Dtype, GpuSpec, ModelSpec
+from benchmatrix.distributions import Distribution, coerce_distribution
+from benchmatrix.errors import SpecError
+
+_SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+SMOKE_MATRIX_PATH = Path(__file__).resolve().parents[1] / "matrices" / "smoke.yaml"
+
+TokenDistribution = Annotated[Distribution, BeforeValidator(coerce_distribution)]
+Engine = Literal["vllm", "sglang", "tgi", "llamacpp", "sim"]
+Backend = Literal["sim", "docker", "command"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: object) -> object:
+    """Accept a scalar where a list is expected (``concurrency: 8`` == ``concurrency: [8]``)."""
+    if value is None or isinstance(value, (list, tuple)):
+        return value
+    return [value]
+
+
+# ----------------------------------------------------------------------------- hardware
+
+
+class HardwareEntry(_Strict):
+    """Where scenarios run: a catalog GPU type, how many, and which backend starts replicas."""
+
+    name: str | None = Field(default=None, pattern=_SLUG, description="Label in scenario names; default '<gpu short name>x<count>'.")
+    gpu: str = Field(description="GPU catalog key (benchmatrix catalog gpus).")
+    gpu_count: int = Field(gt=0, description="GPUs available to this entry (split into replicas x TP).")
+    nodes: int = Field(default=1, gt=0, description="Nodes the GPUs span; TP stays inside one node.")
+    backend: Backend = Field(default="sim", description="How replicas start: simulated process, Docker, or a command.")
+    work_pool: str | None = Field(default=None, description="Prefect work pool that reaches this host.")
+    price_per_gpu_hour: float | None = Field(default=None, ge=0, description="USD per GPU-hour, for cost columns.")
+    command: str | None = Field(default=None, description="backend 'command': a profile name or a command template.")
+    docker_host: str | None = Field(default=None, description="backend 'docker': DOCKER_HOST URL; None = local engine.")
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> "HardwareEntry":
+        if self.backend == "command" and not self.command:
+            raise ValueError("backend 'command' needs 'command' (a profile name or a command template)")
+        if self.backend != "command" and self.command:
+            raise ValueError(f"'command' is only used with backend 'command' (backend is {self.backend!r})")
+        if self.backend != "docker" and self.docker_host:
+            raise ValueError(f"'docker_host' is only used with backend 'docker' (backend is {self.backend!r})")
+        return self
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class EngineOptions(_Strict):
+    """Serving-engine knobs the planner reads (others pass through as ``extra_args``)."""
+
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of usable GPU memory the engine may take.")
+    max_num_seqs: int = Field(default=256, gt=0, description="Most sequences one replica runs at once.")
+    max_num_batched_tokens: int | None = Field(default=None, gt=0, description="Tokens per scheduler step; None = engine default (8192 for planning).")
+    kv_cache_dtype: Literal["auto", "bf16", "fp16", "fp8"] = Field(default="auto", description="'auto' = bf16 KV cache.")
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    extra_args: tuple[str, ...] = Field(default=(), description="Extra engine command-line arguments, passed verbatim.")
+
+
+class ModelEntry(_Strict):
+    """A model to serve: a catalog name, inline architecture facts, or a local config.json."""
+
+    name: str = Field(pattern=_SLUG, description="Label in scenario names; also the catalog key unless 'catalog' is set.")
+    catalog: str | None = Field(default=None, description="Catalog key when it differs from 'name'.")
+    architecture: ModelSpec | None = Field(default=None, description="Inline architecture facts instead of the catalog.")
+    config_json: Path | None = Field(default=None, description="Local Hugging Face config.json to read the architecture from.")
+    hf_repo: str | None = Field(default=None, description="Weights to serve (real engines); default from the catalog.")
+    dtype: Dtype | None = Field(default=None, description="Weight dtype/quantization; default the checkpoint's native dtype.")
+    max_model_len: int | None = Field(default=None, gt=0, description="Context length; default the model's max position.")
+    engine: Engine = Field(default="vllm", description="Serving engine.")
+    engine_options: EngineOptions = Field(default_factory=EngineOptions)
+    served_name: str | None = Field(default=None, description="Model name in the OpenAI API; default 'name'.")
+    tp: int | None = Field(default=None, description="Tensor-parallel degree to use; the planner checks it.")
+
+    @field_validator("tp")
+    @classmethod
+    def _tp_power_of_two(cls, value: int | None) -> int | None:
+        if value is not None and value not in (1, 2, 4, 8):
+            raise ValueError(f"{value} is not one of 1, 2, 4, 8")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelEntry":
+        given = [k for k in ("catalog", "architecture", "config_json") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of catalog, architecture, config_json (got {', '.join(given)})")
+        return self
+
+
+# ----------------------------------------------------------------------------- loads
+
+
+class ImageSize(_Strict):
+    width: int = Field(gt=0, le=16384, description="Pixels.")
+    height: int = Field(gt=0, le=16384, description="Pixels.")
+
+
+class VisionOptions(_Strict):
+    """Images attached to each vision request."""
+
+    images_per_request: int = Field(default=1, gt=0, le=64)
+    sizes: tuple[ImageSize, ...] = Field(default=(ImageSize(width=512, height=512),), min_length=1, description="Image sizes, drawn uniformly.")
+
+
+class SpeechOptions(_Strict):
+    """Synthetic audio attached to each speech request."""
+
+    seconds: TokenDistribution = Field(description="Audio length distribution in whole seconds.")
+    sample_rate_hz: int = Field(default=16000, gt=0)
+
+
+class LoadProfile(_Strict):
+    """A load profile; every concurrency and every rate value becomes one load point."""
+
+    name: str = Field(pattern=_SLUG, description="Label in scenario names.")
+    modality: Literal["text", "vision", "speech"] = "text"
+    endpoint: Literal["chat", "completions", "audio"] = "chat"
+    input_tokens: TokenDistribution = Field(description="Prompt length distribution (tokens).")
+    output_tokens: TokenDistribution = Field(description="max_tokens distribution (tokens).")
+    concurrency: Annotated[tuple[Annotated[int, Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Closed-loop concurrency levels (all replicas together).")
+    rate_rps: Annotated[tuple[Annotated[float, Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Open-loop request rates, requests/s.")
+    arrival: Literal["poisson", "constant", "gamma"] = Field(default="poisson", description="Inter-arrival process for rate loads.")
+    burstiness: float = Field(default=1.0, gt=0, description="Gamma shape (1 = Poisson; < 1 burstier).")
+    num_requests: int | None = Field(default=None, gt=0, description="Measured requests per point (warmup excluded).")
+    duration_s: float | None = Field(default=None, gt=0, description="Stop sending after this many seconds.")
+    warmup_requests: int = Field(default=0, ge=0)
+    ignore_eos: bool = True
+    timeout_s: float = Field(default=300.0, gt=0, description="Per-request timeout, seconds.")
+    seed: int = Field(default=0, ge=0)
+    images: VisionOptions | None = None
+    audio: SpeechOptions | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "LoadProfile":
+        if not self.concurrency and not self.rate_rps:
+            raise ValueError("give 'concurrency' or 'rate_rps' (a list of load levels)")
+        if self.num_requests is None and self.duration_s is None:
+            raise ValueError("give 'num_requests' or 'duration_s'")
+        _check_modality(self)
+        return self
+
+
+def _check_modality(load: LoadProfile) -> None:
+    if load.modality == "vision" and load.images is None:
+        raise ValueError("modality 'vision' needs 'images'")
+    if load.modality == "speech" and load.audio is None:
+        raise ValueError("modality 'speech' needs 'audio'")
+    if load.modality != "vision" and load.images is not None:
+        raise ValueError(f"'images' is only used with modality 'vision' (modality is {load.modality!r})")
+    if load.modality != "speech" and load.audio is not None:
+        raise ValueError(f"'audio' is only used with modality 'speech' (modality is {load.modality!r})")
+    if load.endpoint == "audio" and load.modality != "speech":
+        raise ValueError("endpoint 'audio' needs modality 'speech'")
+
+
+class LoadPoint(_Strict):
+    """One load level of a profile: exactly one of ``concurrency`` / ``rate_rps`` is set."""
+
+    profile: str
+    modality: Literal["text", "vision", "speech"]
+    endpoint: Literal["chat", "completions", "audio"]
+    input_tokens: TokenDistribution
+    output_tokens: TokenDistribution
+    concurrency: int | None = Field(default=None, gt=0)
+    rate_rps: float | None = Field(default=None, gt=0)
+    arrival: Literal["poisson", "constant", "gamma"] = "poisson"
+    burstiness: float = Field(default=1.0, gt=0)
+    num_requests: int | None = Field(default=None, gt=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup_requests: int = Field(default=0, ge=0)
+    ignore_eos: bool = True
+    timeout_s: float = Field(default=300.0, gt=0)
+    seed: int = Field(default=0, ge=0)
+    images: VisionOptions | None = None
+    audio: SpeechOptions | None = None
+
+    @model_validator(mode="after")
+    def _one_level(self) -> "LoadPoint":
+        if (self.concurrency is None) == (self.rate_rps is None):
+            raise ValueError("a load point has exactly one of concurrency or rate_rps")
+        return self
+
+    @property
+    def label(self) -> str:
+        """'chat@c16' or 'chat@r2.5'."""
+        if self.concurrency is not None:
+            return f"{self.profile}@c{self.concurrency}"
+        return f"{self.profile}@r{self.rate_rps:g}"
+
+
+# ----------------------------------------------------------------------------- matrix-wide
+
+
+class Slo(_Strict):
+    """Latency targets for goodput: a request is 'good' when it meets every target given."""
+
+    ttft_ms: float | None = Field(default=None, gt=0, description="Time to first token, ms.")
+    tpot_ms: float | None = Field(default=None, gt=0, description="Time per output token after the first, ms.")
+    e2e_ms: float | None = Field(default=None, gt=0, description="End-to-end latency, ms.")
+    percentile: Literal["p50", "p90", "p95", "p99"] = Field(default="p99", description="Percentile the SLO is judged at.")
+
+
+class CheckThresholds(_Strict):
+    """Thresholds for the per-scenario data checks."""
+
+    max_error_share: float = Field(default=0.05, ge=0, le=1, description="Largest share of failed requests.")
+    replica_share_tolerance: float = Field(default=0.25, ge=0, le=1, description="Allowed relative deviation of each replica's request share from 1/replicas.")
+    max_dispatch_lag_p99_ms: float = Field(default=50.0, gt=0, description="p99 of sent - intended send time, ms.")
+    rate_tolerance: float = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of achieved from target rate.")
+    concurrency_tolerance: float = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of mean in-flight from target concurrency.")
+    min_requests: int = Field(default=1, gt=0, description="Fewest measured requests a scenario must have.")
+
+
+class SimOptions(_Strict):
+    """Options for simulated replicas (backend 'sim')."""
+
+    time_scale: float = Field(default=1.0, gt=0, description="Simulated seconds per real second is 1/time_scale; 0.25 runs 4x faster.")
+    seed: int = Field(default=0, ge=0)
+    tokens_per_event: int = Field(default=1, gt=0, description="Tokens per streamed SSE event.")
+
+
+RULE_KEYS: tuple[str, ...] = (
+    "hardware", "gpu", "gpu_count", "backend", "model", "dtype", "engine",
+    "load", "modality", "endpoint", "concurrency", "rate_rps",
+)
+RuleValue = Annotated[tuple[str | int | float, ...], BeforeValidator(_as_list)]
+
+
+class Rule(_Strict):
+    """Matches scenarios: every key given must match (a list matches any of its values)."""
+
+    hardware: RuleValue | None = None
+    gpu: RuleValue | None = None
+    gpu_count: RuleValue | None = None
+    backend: RuleValue | None = None
+    model: RuleValue | None = None
+    dtype: RuleValue | None = None
+    engine: RuleValue | None = None
+    load: RuleValue | None = None
+    modality: RuleValue | None = None
+    endpoint: RuleValue | None = None
+    concurrency: RuleValue | None = None
+    rate_rps: RuleValue | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Rule":
+        if not self.given():
+            raise ValueError(f"a rule needs at least one of {', '.join(RULE_KEYS)}")
+        return self
+
+    def given(self) -> dict[str, tuple[str | int | float, ...]]:
+        """The keys this rule constrains."""
+        return {k: getattr(self, k) for k in RULE_KEYS if getattr(self, k) is not None}
+
+
+class Override(_Strict):
+    """Pins the TP degree for matching scenarios (the planner still checks it)."""
+
+    match: Rule
+    tp: int = Field(description="Tensor-parallel degree: 1, 2, 4 or 8.")
+
+    @field_validator("tp")
+    @classmethod
+    def _tp_power_of_two(cls, value: int) -> int:
+        if value not in (1, 2, 4, 8):
+            raise ValueError(f"{value} is not one of 1, 2, 4, 8")
+        return value
+
+
+class Defaults(_Strict):
+    """Keys merged into every entry of the matching list (an entry's own keys win)."""
+
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    models: dict[str, Any] = Field(default_factory=dict)
+    loads: dict[str, Any] = Field(default_factory=dict)
+
+
+class Matrix(_Strict):
+    """A whole matrix file (after ``defaults`` were merged into the entries)."""
+
+    name: str = Field(pattern=_SLUG, description="Matrix name, stored with every run.")
+    description: str = ""
+    defaults: Defaults = Field(default_factory=Defaults)
+    hardware: tuple[HardwareEntry, ...] = Field(min_length=1)
+    models: tuple[ModelEntry, ...] = Field(min_length=1)
+    loads: tuple[LoadProfile, ...] = Field(min_length=1)
+    include: tuple[Rule, ...] = Field(default=(), description="If given, keep only scenarios matching one rule.")
+    exclude: tuple[Rule, ...] = Field(default=(), description="Drop scenarios matching any rule.")
+    overrides: tuple[Override, ...] = Field(default=(), description="Per-scenario TP pins.")
+    slo: Slo = Field(default_factory=Slo)
+    checks: CheckThresholds = Field(default_factory=CheckThresholds)
+    sim: SimOptions = Field(default_factory=SimOptions)
+
+    _source: str = PrivateAttr(default="<matrix>")
+
+    @property
+    def source(self) -> str:
+        """The file this matrix was loaded from (for error messages)."""
+        return self._source
+
+
+class Scenario(_Strict):
+    """One cell of the matrix, fully resolved: what to deploy, with what, under which load."""
+
+    scenario_id: str = Field(pattern=r"^[0-9a-f]{12}$", description="sha256 of the resolved hardware/model/load/tp, 12 hex.")
+    name: str = Field(description="'h100x2/llama-3.1-8b/chat@c16'.")
+    matrix_name: str
+    hardware: HardwareEntry
+    gpu: GpuSpec
+    model: ModelEntry
+    model_spec: ModelSpec
+    load: LoadPoint
+    slo: Slo
+    checks: CheckThresholds
+    sim: SimOptions
+    tp: int | None = Field(default=None, description="User TP override (checked by the planner).")
+
+
+def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:
+    """One line 'FILE: path.to[field]: message' for the first error (count of the rest)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = prefix + _loc_to_path(first["loc"])
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    where = f"{path}: " if path else ""
+    return f"{source}: {where}{_error_message(first)}{more}"
+
+
+_UNION_TAGS = {"fixed", "uniform", "normal", "lognormal", "empirical", "function-after[_ordered(), Uniform]"}
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and (part in _UNION_TAGS or part.startswith("function-")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _error_message(err: Any) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"{value!r} is not one of {expected}"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        return f"kind {ctx.get('tag')!r} is not one of {str(ctx.get('expected_tags', '')).replace(chr(39), '')}"
+    if kind == "union_tag_not_found":
+        return "needs a 'kind' (fixed, uniform, normal, lognormal, empirical) or an integer"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind.startswith(("greater", "less")):
+        return f"{message} (got {value!r})"
+    return message
+
+
+def load_matrix(path: str | Path) -> Matrix:
+    """Read, merge defaults, validate and check references of a matrix file.
+
+    Raises SpecError naming the file and the field path for any problem: YAML syntax (with the
+    line), unknown keys, wrong types, impossible values, unknown catalog names (with a
+    suggestion), GPU counts that exceed the nodes, and rules naming entries that do not exist.
+    """
+    from benchmatrix.expand import check_references
+
+    file = Path(path)
+    matrix = parse_matrix(_read_yaml(file), str(file))
+    check_references(matrix)
+    return matrix
+
+
+def parse_matrix(data: object, source: str = "<matrix>") -> Matrix:
+    """Validate an already-parsed mapping (defaults merged here); SpecError on problems."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping with name, hardware, models, loads at the top level")
+    merged = _merge_defaults(data, source)
+    try:
+        matrix = Matrix.model_validate(merged)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(source, exc)) from exc
+    matrix._source = source
+    return matrix
+
+
+def _read_yaml(file: Path) -> object:
+    import yaml
+
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise SpecError(f"{file}: cannot read matrix file ({exc.strerror or exc})") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SpecError(f"{file}: YAML syntax error: {where}{exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{file}: YAML syntax error: {exc}") from exc
+
+
+_DEFAULT_TARGETS: dict[str, type[BaseModel]] = {
+    "hardware": HardwareEntry, "models": ModelEntry, "loads": LoadProfile,
+}
+
+
+def _merge_defaults(data: dict[str, Any], source: str) -> dict[str, Any]:
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise SpecError(f"{source}: defaults: expected a mapping with hardware, models, loads")
+    out = dict(data)
+    for section, model in _DEFAULT_TARGETS.items():
+        extra = defaults.get(section) or {}
+        if not isinstance(extra, dict):
+            raise SpecError(f"{source}: defaults.{section}: expected a mapping")
+        _check_default_keys(extra, model, f"defaults.{section}", source)
+        entries = data.get(section)
+        if extra and isinstance(entries, list):
+            out[section] = [_deep_merge(extra, e) if isinstance(e, dict) else e for e in entries]
+    return out
+
+
+def _check_default_keys(extra: dict[str, Any], model: type[BaseModel], where: str, source: str) -> None:
+    for key in extra:
+        if key not in model.model_fields:
+            allowed = ", ".join(model.model_fields)
+            raise SpecError(f"{source}: {where}.{key}: unknown key (allowed: {allowed})")
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` wins; nested mappings merge key by key (so engine_options add up)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+__all__ = [
+    "SMOKE_MATRIX_PATH",
+    "CheckThresholds",
+    "Defaults",
+    "EngineOptions",
+    "GpuSpec",
+    "HardwareEntry",
+    "ImageSize",
+    "LoadPoint",
+    "LoadProfile",
+    "Matrix",
+    "ModelEntry",
+    "ModelSpec",
+    "Override",
+    "RULE_KEYS",
+    "Rule",
+    "Scenario",
+    "SimOptions",
+    "Slo",
+    "SpeechOptions",
+    "VisionOptions",
+    "format_validation_error",
+    "load_matrix",
+    "matrix_json_schema",
+    "parse_matrix",
+]
+
+
+def matrix_json_schema() -> dict[str, Any]:
+    """JSON Schema of a matrix file (validation-mode schema of :class:`Matrix`)."""
+    schema = Matrix.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "benchmatrix matrix"
+    return schema
