@@ -324,7 +324,8 @@ def no_fit_message(scenario: Scenario, evals: list[_Eval]) -> str:
         f"{scenario.name}: no TP degree fits {scenario.model_spec.key} {entry.dtype} "
         f"(max_model_len {entry.max_model_len}) on {scenario.hardware.gpu_count} x {scenario.gpu.key}"
     )
-    tried = "; ".join(f"TP{e.tp} {e.failed}: {e.why}" for e in evals)
+    *smaller, last = evals
+    tried = "".join(f"TP{e.tp} fails {e.failed}; " for e in smaller) + f"TP{last.tp} fails {last.failed}: {last.why}"
     hints = _suggestions(scenario, evals)
     return f"{head}: {tried}. Would fit: {'; '.join(hints)}" if hints else f"{head}: {tried}"
 
