@@ -42,6 +42,8 @@ from benchmatrix.replicas.registry import (
     wait_group_gone,
 )
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
 
 @dataclass
 class _Pending:
@@ -192,6 +194,8 @@ class ProcessBackend:
 
     def _env(self, spec: ReplicaSpec) -> dict[str, str]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "BENCHMATRIX_REPLICA_ID": spec.replica_id}
+        # The child must import this same benchmatrix, installed or not (a source checkout).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
         if spec.gpu_ids:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpu_ids)
         env.update(spec.env)
