@@ -11,12 +11,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Calibrated defaults (bench/sim_calibration.py prints simulated vs published figures).
-DEFAULT_HBM_EFFICIENCY = 0.80
-DEFAULT_COMPUTE_EFFICIENCY = 0.62
+DEFAULT_HBM_EFFICIENCY = 0.85
+DEFAULT_COMPUTE_EFFICIENCY = 0.70
 DEFAULT_INTERCONNECT_EFFICIENCY = 0.70
 DEFAULT_ALLREDUCE_HOP_LATENCY_US = 2.0
-DEFAULT_STEP_OVERHEAD_MS = 1.0
+DEFAULT_STEP_OVERHEAD_MS = 0.85
 DEFAULT_PER_SEQ_OVERHEAD_US = 12.0
+DEFAULT_REQUEST_OVERHEAD_MS = 6.0
 
 
 class SimEngineConfig(BaseModel):
@@ -90,6 +91,11 @@ class SimEngineConfig(BaseModel):
     per_seq_overhead_us: float = Field(
         default=DEFAULT_PER_SEQ_OVERHEAD_US, ge=0,
         description="CPU cost per scheduled sequence per step (sampling, detokenise), us.",
+    )
+    request_overhead_ms: float = Field(
+        default=DEFAULT_REQUEST_OVERHEAD_MS, ge=0,
+        description="API front-end delay before a request reaches the scheduler (parse, "
+        "tokenise, hand-off), ms; part of TTFT.",
     )
 
     # simulation behaviour

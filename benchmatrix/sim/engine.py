@@ -130,9 +130,17 @@ class Engine:
         sink.on_abort = lambda: self._abort(state)
         if gen.stream:
             sink.start_stream()
-        self.scheduler.add(state.seq)
-        self._wake.set()
+        delay_s = self.cfg.request_overhead_ms * 1e-3 * self.cfg.time_scale
+        if delay_s > 0:
+            asyncio.get_running_loop().call_later(delay_s, self._enqueue, state)
+        else:
+            self._enqueue(state)
         return state
+
+    def _enqueue(self, state: RequestState) -> None:
+        if state.record.status == "running":  # not aborted during the front-end delay
+            self.scheduler.add(state.seq)
+            self._wake.set()
 
     def _abort(self, state: RequestState) -> None:
         self.scheduler.abort(state.seq)
