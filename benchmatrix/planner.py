@@ -241,7 +241,7 @@ def _first_failure(scenario: Scenario, n: _Eval) -> tuple[Check | None, str]:
     need = n.working_set * n.seq_bytes
     if need > n.kv_b:
         return "kv_working_set", (
-            f"{n.working_set} sequences x {seq_len_tokens(scenario.load)} tokens need {_gib(need)} KV per GPU, "
+            f"{n.working_set} sequences per replica x {seq_len_tokens(scenario.load)} tokens need {_gib(need)} KV per GPU, "
             f"{_gib(n.kv_b)} left ({_gib(need - n.kv_b)} short)"
         )
     return None, ""
@@ -341,8 +341,10 @@ def _suggestions(scenario: Scenario, evals: list[_Eval]) -> list[str]:
         hints += _weight_hints(scenario, best)
     elif best.failed in ("kv_one_sequence", "kv_working_set"):
         hints += _kv_hints(scenario, best)
-    if last.failed == "divisibility" and last is not best:
-        hints.append(f"TP{last.tp} is blocked by divisibility ({last.why})")
+    blocked = [e for e in evals if e.failed == "divisibility"]
+    if blocked:
+        degrees = ", ".join(f"TP{e.tp}" for e in blocked)
+        hints.append(f"note {degrees} blocked by divisibility ({blocked[-1].why})")
     return hints
 
 

@@ -381,6 +381,8 @@ def _error_message(err: Any) -> str:
         return f"{value!r} is not one of {expected}"
     if kind == "extra_forbidden":
         return "unknown key"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
     if kind == "missing":
         return "required field is missing"
     if kind == "union_tag_invalid":
@@ -421,6 +423,25 @@ def parse_matrix(data: object, source: str = "<matrix>") -> Matrix:
     return matrix
 
 
+def _strict_loader() -> type:
+    """A SafeLoader that rejects duplicate mapping keys (PyYAML keeps the last one silently)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def _read_yaml(file: Path) -> object:
     import yaml
 
@@ -429,7 +450,7 @@ def _read_yaml(file: Path) -> object:
     except OSError as exc:
         raise SpecError(f"{file}: cannot read matrix file ({exc.strerror or exc})") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
