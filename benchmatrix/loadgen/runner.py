@@ -2,21 +2,25 @@
 
 Process model: the parent builds the whole schedule (pure, seeded), deals request ``i`` to
 worker ``i % W`` (closed-loop slots and the open-loop cap are dealt the same way), starts the
-workers (``spawn``), waits until each has prepared its prompts and media, then sends them one
+workers (plain subprocesses: callers need no ``__main__`` guard), waits until each has prepared its prompts and media, then sends them one
 ``t0`` a few milliseconds in the future on CLOCK_MONOTONIC (shared by all processes on Linux).
 With one worker everything runs in the calling process.
 
-Ctrl-C: workers ignore SIGINT; the parent sets a shared stop flag, workers record what is in
+Ctrl-C: workers run in their own session and ignore SIGINT; the parent tells them to stop,
+workers record what is in
 flight as ``cancelled`` and flush, and the result comes back with ``partial=True``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
+import json
+import os
+import pickle
 import queue
 import shutil
-import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -159,91 +163,101 @@ def _run_inline(plan: WorkerPlan, total: int, progress: Progress | None) -> _Out
     return _Outcome(box["t0"], _wall_at(box["t0"]), [stats], stop.is_set() or stats.stopped)
 
 
-def _worker_main(plan: WorkerPlan, ready: mp.Queue, start: mp.Queue, reports: mp.Queue,
-                 stop: mp.Event) -> None:
-    """Entry point of a worker process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        builder, counter = prepare(plan)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises LoadGenError
-        ready.put((plan.worker_id, f"{type(exc).__name__}: {exc}"))
-        return
-    ready.put((plan.worker_id, None))
-    t0 = start.get()
-    if t0 is None:
-        return
+def _spawn(plan: WorkerPlan, plan_file: Path) -> subprocess.Popen:
+    """Start one worker process (see ``benchmatrix.loadgen._proc`` for its line protocol)."""
+    with open(plan_file, "wb") as fh:
+        pickle.dump(plan, fh)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmatrix.loadgen._proc", str(plan_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env,
+        start_new_session=True)  # Ctrl-C reaches only the parent, which stops workers cleanly
 
-    def report(done: int) -> None:
-        reports.put(("progress", plan.worker_id, done))
 
-    stats = asyncio.run(run_plan(plan, builder, counter, t0, stop.is_set, report))
-    reports.put(("done", plan.worker_id, stats))
+def _pump(worker_id: int, proc: subprocess.Popen, inbox: queue.Queue) -> None:
+    """Forward a worker's protocol lines to the parent's inbox; ('eof', id) when it exits."""
+    for line in proc.stdout:  # type: ignore[union-attr]
+        kind, _, payload = line.rstrip("\n").partition(" ")
+        inbox.put((kind, worker_id, payload))
+    inbox.put(("eof", worker_id, ""))
+
+
+def _tell(procs: list[subprocess.Popen], line: str) -> None:
+    for proc in procs:
+        try:
+            proc.stdin.write(line + "\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError, ValueError):
+            pass
 
 
 def _run_processes(plans: list[WorkerPlan], total: int, progress: Progress | None) -> _Outcome:
-    ctx = mp.get_context("spawn")
-    ready, reports, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    starts = [ctx.Queue() for _ in plans]
-    procs = [ctx.Process(target=_worker_main, args=(p, ready, starts[i], reports, stop),
-                         name=f"benchmatrix-loadgen-{i}", daemon=True)
-             for i, p in enumerate(plans)]
-    for proc in procs:
-        proc.start()
+    inbox: queue.Queue = queue.Queue()
+    procs = [_spawn(p, p.part_path.with_suffix(".plan")) for p in plans]
+    for i, proc in enumerate(procs):
+        threading.Thread(target=_pump, args=(i, proc, inbox), daemon=True).start()
     try:
-        _await_ready(ready, procs, starts)
+        _await_ready(inbox, procs)
         t0 = time.monotonic() + _START_MARGIN_S
-        for q in starts:
-            q.put(t0)
-        stats, interrupted = _collect(reports, procs, total, progress, stop)
+        _tell(procs, f"start {t0!r}")
+        stats, interrupted = _collect(inbox, procs, total, progress)
     finally:
+        _tell(procs, "quit")
         for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return _Outcome(t0, _wall_at(t0), stats, interrupted or any(s.stopped for s in stats))
 
 
-def _await_ready(ready: mp.Queue, procs: list, starts: list) -> None:
+def _await_ready(inbox: queue.Queue, procs: list[subprocess.Popen]) -> None:
     """Wait for every worker's preparation; a failure stops all and raises LoadGenError."""
-    errors = []
-    for _ in procs:
+    errors, ready = [], 0
+    while ready + len(errors) < len(procs):
         try:
-            worker_id, err = ready.get(timeout=300)
+            kind, worker_id, payload = inbox.get(timeout=300)
         except queue.Empty:
             errors.append("a worker did not finish preparing within 300 s")
             break
-        if err:
-            errors.append(f"worker {worker_id}: {err}")
+        if kind == "ready":
+            ready += 1
+        elif kind in ("error", "eof"):
+            errors.append(f"worker {worker_id}: {payload or 'exited during preparation'}")
     if errors:
-        for q in starts:
-            q.put(None)
+        _tell(procs, "quit")
         raise LoadGenError("load generator workers failed to prepare: " + "; ".join(errors))
 
 
-def _collect(reports: mp.Queue, procs: list, total: int, progress: Progress | None,
-             stop: mp.Event) -> tuple[list[WorkerStats], bool]:
-    """Drain progress reports until every worker is done; Ctrl-C sets the stop flag."""
+def _collect(inbox: queue.Queue, procs: list[subprocess.Popen], total: int,
+             progress: Progress | None) -> tuple[list[WorkerStats], bool]:
+    """Drain progress reports until every worker is done; Ctrl-C tells workers to stop."""
     done_by_worker = [0] * len(procs)
     stats: dict[int, WorkerStats] = {}
+    ended: set[int] = set()
     interrupted = False
-    while len(stats) < len(procs):
+    while len(ended) < len(procs):
         try:
-            kind, worker_id, payload = reports.get(timeout=0.2)
+            kind, worker_id, payload = inbox.get(timeout=0.2)
         except queue.Empty:
-            if all(not p.is_alive() for p in procs) and reports.empty():
-                dead = [i for i in range(len(procs)) if i not in stats]
-                raise LoadGenError(f"load generator workers {dead} died; see their output above")
             continue
         except KeyboardInterrupt:
-            stop.set()
+            _tell(procs, "stop")
             interrupted = True
             continue
         if kind == "done":
-            stats[worker_id] = payload
-        else:
-            done_by_worker[worker_id] = payload
+            stats[worker_id] = WorkerStats(**json.loads(payload))
+        elif kind == "eof":
+            ended.add(worker_id)
+        elif kind == "progress":
+            done_by_worker[worker_id] = int(payload)
             if progress:
                 progress(sum(done_by_worker), total)
+    missing = [i for i in range(len(procs)) if i not in stats]
+    if missing and not interrupted:
+        raise LoadGenError(f"load generator workers {missing} died; see their stderr above")
     return [stats[i] for i in sorted(stats)], interrupted
 
 
