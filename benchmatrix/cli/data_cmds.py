@@ -5,6 +5,7 @@ Heavy imports (duckdb, pandas, the report renderer) happen inside the commands.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -158,7 +159,8 @@ def _emit(frame: pd.DataFrame, format_: str, output: Optional[Path]) -> None:
     elif format_ == "csv":
         _write_text(frame.to_csv(index=False), output)
     elif format_ == "json":
-        _write_text(frame.to_json(orient="records", date_format="iso", indent=1) + "\n", output)
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        _write_text(json.dumps(records, indent=1) + "\n", output)
     elif output is not None:
         _write_text(frame.to_string(index=False) + "\n", output)
     else:

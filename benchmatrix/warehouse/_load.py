@@ -26,6 +26,21 @@ def delete_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         con.execute(f"delete from {table} where run_id = $run_id", {"run_id": run_id})
 
 
+def delete_scenario(con: duckdb.DuckDBPyConnection, run_id: str, scenario_id: str) -> None:
+    """Remove one scenario of one run from every table that holds it (children first)."""
+    for table in RUN_TABLES[:-1]:
+        con.execute(
+            f"delete from {table} where run_id = $run_id and scenario_id = $scenario_id",
+            {"run_id": run_id, "scenario_id": scenario_id},
+        )
+
+
+def upsert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    """Insert the run row, or replace it in place (its scenarios stay)."""
+    con.execute("delete from runs where run_id = $run_id", {"run_id": run.run_id})
+    insert_run(con, run)
+
+
 def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     con.execute(
         """

@@ -86,7 +86,7 @@ class Warehouse:
         )
         return self._con.execute(
             "select coalesce(max(version), 0) from schema_migrations"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def migrate(self, target: int | None = None) -> list[int]:
         """Apply pending migrations up to ``target`` (all by default), each in a transaction.
@@ -131,7 +131,7 @@ class Warehouse:
         known = max((m.version for m in load_migrations()), default=0)
         version = self._con.execute(
             "select coalesce(max(version), 0) from schema_migrations"
-        ).fetchone()[0] if self._has_table("schema_migrations") else 0
+        ).fetchall()[0][0] if self._has_table("schema_migrations") else 0
         if version != known:
             raise WarehouseError(
                 f"{self.path} is at schema version {version}, this benchmatrix expects {known}: "
@@ -141,7 +141,7 @@ class Warehouse:
     def _has_table(self, name: str) -> bool:
         return bool(self._con.execute(
             "select count(*) from duckdb_tables() where table_name = $name", {"name": name}
-        ).fetchone()[0])
+        ).fetchall()[0][0])
 
     # -- loading ---------------------------------------------------------------------------
     def load_run(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
@@ -156,6 +156,33 @@ class Warehouse:
             _load.insert_run(self._con, run)
             for scenario in scenarios:
                 _load.insert_scenario(self._con, run.run_id, scenario)
+
+    def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
+        """Upsert the run row and replace just these scenarios of it, in ONE transaction.
+
+        The incremental path: a matrix flow stores each scenario as it finishes, so an
+        interrupted night keeps what it finished and a re-run replaces instead of duplicating.
+        """
+        self._require_writable()
+        with self._transaction(f"loading {len(scenarios)} scenario(s) of run {run.run_id}"):
+            _load.upsert_run(self._con, run)
+            for scenario in scenarios:
+                _load.delete_scenario(self._con, run.run_id, scenario.scenario_id)
+                _load.insert_scenario(self._con, run.run_id, scenario)
+
+    def upsert_run(self, run: RunRecord) -> None:
+        """Insert or update the run row alone (status, end time); its scenarios stay."""
+        self._require_writable()
+        with self._transaction(f"recording run {run.run_id}"):
+            _load.upsert_run(self._con, run)
+
+    def passed_scenarios(self, run_id: str) -> set[str]:
+        """Scenario ids of ``run_id`` stored as passed (a resumed run skips them)."""
+        rows = self._con.execute(
+            "select scenario_id from scenarios where run_id = $run_id and status = 'passed'",
+            {"run_id": run_id},
+        ).fetchall()
+        return {row[0] for row in rows}
 
     def completed_scenarios(self, matrix_name: str) -> set[str]:
         """Scenario ids of ``matrix_name`` that some loaded run stored as passed (for resuming)."""
@@ -190,7 +217,7 @@ class Warehouse:
         directory = Path(directory)
         if not self._con.execute(
             "select count(*) from runs where run_id = $run_id", {"run_id": run_id}
-        ).fetchone()[0]:
+        ).fetchall()[0][0]:
             raise WarehouseError(f"run {run_id!r} is not in {self.path} (see `benchmatrix runs`)")
         directory.mkdir(parents=True, exist_ok=True)
         written = []
@@ -204,10 +231,10 @@ class Warehouse:
         return written
 
     def latest_run_id(self) -> str | None:
-        row = self._con.execute(
+        rows = self._con.execute(
             "select run_id from runs order by started_at desc, run_id desc limit 1"
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     # -- helpers ---------------------------------------------------------------------------
     def _fetch_df(self, text: str, params: dict[str, Any], what: str) -> pd.DataFrame:
