@@ -133,6 +133,11 @@ class LoadRunConfig(_Strict):
     stream: bool = Field(default=True, description="Stream responses (SSE).")
     run_id: str | None = Field(default=None, description="Sent as x-benchmatrix-run header prefix.")
     batch_rows: int = Field(default=4096, gt=0, description="Rows per Parquet batch.")
+    unique_prefix: bool = Field(default=True, description="Start each prompt with 'r<index>:'.")
+    calibrate_urls: list[str] | None = Field(
+        default=None,
+        description="Simulated-engine replica URLs to join ground truth from (GET /sim/requests).",
+    )
 
     @model_validator(mode="after")
     def _one_load_mode(self) -> "LoadRunConfig":

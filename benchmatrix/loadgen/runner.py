@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benchmatrix.errors import LoadGenError
 from benchmatrix.loadgen.arrivals import Schedule, build_schedule
+from benchmatrix.loadgen.calibrate import calibrate
 from benchmatrix.loadgen.config import LoadRunConfig, default_workers
 from benchmatrix.loadgen.records import merge_parts
 from benchmatrix.loadgen.worker import WorkerPlan, WorkerStats, prepare, run_plan
@@ -121,7 +122,14 @@ def run_load(cfg: LoadRunConfig, progress: Progress | None = None) -> LoadResult
         rows = merge_parts([p.part_path for p in plans], out)
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
-    return _result(out, run_id, rows, outcome, workers)
+    result = _result(out, run_id, rows, outcome, workers)
+    if cfg.calibrate_urls:
+        cal = calibrate(out, cfg.calibrate_urls, outcome.t0)
+        result = result.model_copy(update={
+            "overhead_ttft_p50_ms": cal.overhead_ttft_p50_ms,
+            "overhead_ttft_p99_ms": cal.overhead_ttft_p99_ms,
+            "calibrated_requests": cal.joined})
+    return result
 
 
 class _Outcome:

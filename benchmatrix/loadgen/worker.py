@@ -77,7 +77,7 @@ def prepare(plan: WorkerPlan) -> tuple[RequestBuilder, TokenCounter]:
     """Everything CPU-heavy before t0: tokenizer, prompt corpus, media pools."""
     cfg = LoadRunConfig.model_validate(plan.config)
     counter = make_counter(cfg.tokenizer, cfg.base_url, cfg.model, cfg.headers)
-    prompts = PromptFactory(cfg.seed, counter, cfg.shared_prefix_ratio,
+    prompts = PromptFactory(cfg.seed, counter, cfg.shared_prefix_ratio, cfg.unique_prefix,
                             source=cfg.prompt_source)
     stream_counter = counter if not isinstance(counter, WordCounter) and cfg.tokenizer != "server" \
         else WordCounter()  # per-event server round trips would distort timing
@@ -89,24 +89,25 @@ async def run_plan(plan: WorkerPlan, builder: RequestBuilder, counter: TokenCoun
                    on_progress: Callable[[int], None] | None = None) -> WorkerStats:
     """Send the plan's requests from ``t0`` (monotonic s); returns stats when all are recorded."""
     cfg = builder.cfg
-    cpu0 = time.process_time()
     state = _State(builder, counter, ConnectionPool(builder.target, cfg.connect_timeout_s),
                    RecordWriter(plan.part_path, cfg.batch_rows), t0, cfg.timeout_s, should_stop)
     watcher = asyncio.ensure_future(_watch(state, on_progress))
+    cpu0 = time.process_time()
     try:
         if plan.intended_send_s is None:
             await _closed_loop(plan, state, cfg.duration_s)
         else:
             await _open_loop(plan, state)
     finally:
+        cpu_s = time.process_time() - cpu0  # sending and receiving only, not the final flush
         watcher.cancel()
         _cancel_in_flight(state)
         state.pool.close()
         state.writer.close()
     if on_progress:
         on_progress(state.done)
-    return WorkerStats(plan.worker_id, state.writer.rows_written, time.process_time() - cpu0,
-                       state.pool.opened, state.stopping)
+    return WorkerStats(plan.worker_id, state.writer.rows_written, cpu_s, state.pool.opened,
+                       state.stopping)
 
 
 async def _watch(state: _State, on_progress: Callable[[int], None] | None) -> None:
