@@ -7,7 +7,8 @@ the TP override (last matching ``overrides`` rule, else the model entry's ``tp``
 
 ``scenario_id`` is the first 12 hex digits of the sha256 of the canonical JSON (sorted keys, no
 spaces) of the resolved hardware entry (without its price), model entry, load point and TP
-override, so renaming the matrix or changing prices, SLOs or checks keeps ids stable.
+override, so renaming the matrix or changing prices, SLOs or checks keeps ids stable. Fields equal
+to their default are left out, so a new optional field does not change existing ids.
 """
 
 from __future__ import annotations
@@ -166,9 +167,9 @@ def rule_matches(rule: Rule, view: dict[str, Any]) -> bool:
 def scenario_id(hardware: HardwareEntry, model: ModelEntry, load: LoadPoint, tp: int | None) -> str:
     """12 hex of sha256 over the canonical JSON of the resolved cell (price excluded)."""
     payload = {
-        "hardware": hardware.model_dump(mode="json", exclude={"price_per_gpu_hour"}),
-        "model": model.model_dump(mode="json"),
-        "load": load.model_dump(mode="json"),
+        "hardware": hardware.model_dump(mode="json", exclude={"price_per_gpu_hour"}, exclude_defaults=True),
+        "model": model.model_dump(mode="json", exclude_defaults=True),
+        "load": load.model_dump(mode="json", exclude_defaults=True),
         "tp": tp,
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

@@ -351,12 +351,28 @@ class Scenario(_Strict):
 
 def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:
     """One line 'FILE: path.to[field]: message' for the first error (count of the rest)."""
-    errors = exc.errors(include_url=False)
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    path = prefix + _loc_to_path(first["loc"])
+    path = _loc_to_path(first["loc"])
+    if prefix and path and not path.startswith("["):
+        path = f"{prefix}.{path}"
+    else:
+        path = prefix + path
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     where = f"{path}: " if path else ""
-    return f"{source}: {where}{_error_message(first)}{more}"
+    return f"{source}: {where}{_error_message(first)}{_typo_hint(first, errors)}{more}"
+
+
+def _typo_hint(first: Any, errors: list[Any]) -> str:
+    """For an unknown key, suggest a missing sibling field it probably meant."""
+    import difflib
+
+    if first["type"] != "extra_forbidden":
+        return ""
+    parent, key = first["loc"][:-1], str(first["loc"][-1])
+    missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == parent]
+    close = difflib.get_close_matches(key, missing, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 _UNION_TAGS = {"fixed", "uniform", "normal", "lognormal", "empirical", "function-after[_ordered(), Uniform]"}

@@ -40,10 +40,19 @@ def _drop(path: str) -> Mutation:
     return apply
 
 
+def _drop_and_set(old: str, new: str, value: object) -> Mutation:
+    def apply(data: dict[str, Any]) -> None:
+        _drop(old)(data)
+        _set(new, value)(data)
+
+    return apply
+
+
 CASES: list[tuple[str, Mutation, str]] = [
     ("bad dtype", _set("models.1.dtype", "bf17"), "models[1].dtype: 'bf17' is not one of bf16, fp16, fp8, fp8-block"),
     ("unknown top-level key", _set("hardwares", []), "hardwares: unknown key"),
     ("unknown hardware key", _set("hardware.0.gpus", 2), "hardware[0].gpus: unknown key"),
+    ("misspelt required key", _drop_and_set("hardware.0.gpu_count", "hardware.0.gpu_cont", 2), "hardware[0].gpu_cont: unknown key (did you mean 'gpu_count'?) (and 1 more problem)"),
     ("gpu_count zero", _set("hardware.0.gpu_count", 0), "hardware[0].gpu_count: Input should be greater than 0 (got 0)"),
     ("gpu_count text", _set("hardware.0.gpu_count", "two"), "hardware[0].gpu_count: Input should be a valid integer"),
     ("gpu_count fraction", _set("hardware.0.gpu_count", 2.5), "hardware[0].gpu_count: Input should be a valid integer"),
