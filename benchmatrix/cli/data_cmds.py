@@ -183,9 +183,14 @@ def _print_table(frame: pd.DataFrame) -> None:
     for column in frame.columns:
         numeric = frame[column].dtype.kind in "if"
         table.add_column(str(column), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    Console().print(table)
+    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    for row in rows:
+        table.add_row(*row)
+    # Wide results scroll rather than squeeze every column into "…"
+    widths = [max([len(str(c)), *(len(r[i]) for r in rows)]) for i, c in enumerate(frame.columns)]
+    console = Console()
+    console.width = max(console.width, sum(widths) + 3 * len(widths) + 1)
+    console.print(table)
     typer.echo(f"{len(frame)} row(s)")
 
 

@@ -48,7 +48,8 @@ def write_report(warehouse: Warehouse, run_id: str | None, path: str | Path) -> 
         "plan_table": _table(warehouse.run_query("plan", params), PLAN_COLUMNS),
         "checks_table": _table(warehouse.run_query("failed_checks", params), CHECK_COLUMNS,
                                empty="No failed checks."),
-        "regression_table": _table(warehouse.run_query("run_vs_previous", params),
+        "regression_table": _table(_with_previous(warehouse.run_query("run_vs_previous",
+                                                                      params)),
                                    REGRESSION_COLUMNS, bad="is_regression",
                                    empty="No earlier comparable results."),
     }
@@ -110,6 +111,10 @@ def _replica_plot(load: pd.DataFrame) -> str | None:
                        [(f"{r.scenario_name} {r.replica_id} ({r.count_source})",
                          float(r.request_share), float(r.expected_share))
                         for r in rows.itertuples()])
+
+
+def _with_previous(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["previous_run_id"].notna()]
 
 
 def _table(frame: pd.DataFrame, columns: tuple[str, ...], bad: str | None = None,
