@@ -147,3 +147,38 @@ def mean_of(dist: Fixed | Uniform | Normal | LogNormal | Empirical) -> float:
     if isinstance(dist, Empirical):
         return float(_empirical_values(dist).mean())
     return float(dist.mean)
+
+
+def parse_distribution(text: str) -> Fixed | Uniform | Normal | LogNormal | Empirical:
+    """Parse the command-line shorthand of a distribution.
+
+    ``512`` | ``fixed:512`` | ``uniform:MIN:MAX`` | ``normal:MEAN:STD[:MIN:MAX]`` |
+    ``lognormal:MEAN:STD[:MIN:MAX]`` | ``empirical:PATH`` | ``empirical:V1,V2,...``.
+    Raises ValueError with the accepted forms on anything else.
+    """
+    forms = ("N, fixed:N, uniform:MIN:MAX, normal:MEAN:STD[:MIN:MAX], "
+             "lognormal:MEAN:STD[:MIN:MAX], empirical:PATH or empirical:V1,V2,...")
+    kind, _, rest = text.strip().partition(":")
+    try:
+        if not rest:
+            return Fixed(value=int(kind))
+        if kind == "fixed":
+            return Fixed(value=int(rest))
+        if kind == "uniform":
+            lo, hi = rest.split(":")
+            return Uniform(min=int(lo), max=int(hi))
+        if kind in ("normal", "lognormal"):
+            parts = rest.split(":")
+            if len(parts) not in (2, 4):
+                raise ValueError("need MEAN:STD or MEAN:STD:MIN:MAX")
+            kw = {"mean": float(parts[0]), "std": float(parts[1])}
+            if len(parts) == 4:
+                kw |= {"min": int(parts[2]), "max": int(parts[3])}
+            return Normal(**kw) if kind == "normal" else LogNormal(**kw)
+        if kind == "empirical":
+            if "," in rest or rest.isdigit():
+                return Empirical(values=tuple(int(v) for v in rest.split(",")))
+            return Empirical(path=Path(rest))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"bad length distribution {text!r}: {exc}; use {forms}") from exc
+    raise ValueError(f"bad length distribution {text!r}: use {forms}")

@@ -41,14 +41,17 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises LoadGenError
         _emit(out, f"error {type(exc).__name__}: {exc}".replace("\n", " "))
         return 1
-    _emit(out, "ready")
-    line = sys.stdin.readline().split()
-    if not line or line[0] != "start":
-        return 0
-    t0 = float(line[1])
     stop = threading.Event()
-    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
-    stats = asyncio.run(run_plan(plan, builder, counter, t0, stop.is_set,
+
+    async def start() -> float:
+        _emit(out, "ready")
+        line = (await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)).split()
+        if not line or line[0] != "start":
+            raise SystemExit(0)  # the parent gave up before the start
+        threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+        return float(line[1])
+
+    stats = asyncio.run(run_plan(plan, builder, counter, start, stop.is_set,
                                  lambda done: _emit(out, f"progress {done}")))
     _emit(out, "done " + json.dumps(asdict(stats)))
     return 0

@@ -64,7 +64,6 @@ class HttpConnection(asyncio.Protocol):
         self._state = _IDLE
         self._remaining = 0
         self._keep_alive = True
-        self.on_idle: "callable | None" = None  # type: ignore[valid-type]
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -238,6 +237,16 @@ class ConnectionPool:
         )
         self.opened += 1
         return conn  # type: ignore[return-value]
+
+    async def prefill(self, count: int) -> int:
+        """Open up to ``count`` idle connections (failures are left to the requests); returns opened."""
+        results = await asyncio.gather(*(self.acquire() for _ in range(count)),
+                                       return_exceptions=True)
+        conns = [c for c in results if isinstance(c, HttpConnection)]
+        for conn in conns:
+            conn.reusable = True
+            self.release(conn)
+        return len(conns)
 
     def release(self, conn: HttpConnection) -> None:
         """Return a connection after its response; closed or non-reusable ones are dropped."""

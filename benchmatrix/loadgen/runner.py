@@ -153,9 +153,12 @@ def _run_inline(plan: WorkerPlan, total: int, progress: Progress | None) -> _Out
         if progress:
             progress(done, total)
 
-    def target() -> None:
+    async def start() -> float:
         box["t0"] = time.monotonic() + _START_MARGIN_S
-        box["stats"] = asyncio.run(run_plan(plan, builder, counter, box["t0"], stop.is_set, report))
+        return box["t0"]
+
+    def target() -> None:
+        box["stats"] = asyncio.run(run_plan(plan, builder, counter, start, stop.is_set, report))
 
     thread = threading.Thread(target=target, name="benchmatrix-loadgen", daemon=True)
     thread.start()

@@ -14,7 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -84,13 +84,19 @@ def prepare(plan: WorkerPlan) -> tuple[RequestBuilder, TokenCounter]:
     return RequestBuilder(cfg, prompts, plan.run_id), stream_counter
 
 
-async def run_plan(plan: WorkerPlan, builder: RequestBuilder, counter: TokenCounter, t0: float,
-                   should_stop: Callable[[], bool],
+async def run_plan(plan: WorkerPlan, builder: RequestBuilder, counter: TokenCounter,
+                   start: Callable[[], Awaitable[float]], should_stop: Callable[[], bool],
                    on_progress: Callable[[int], None] | None = None) -> WorkerStats:
-    """Send the plan's requests from ``t0`` (monotonic s); returns stats when all are recorded."""
+    """Open the connection pool, await ``start()`` for t0 (monotonic s), then send the plan.
+
+    Returns the worker's stats once every dispatched request is recorded.
+    """
     cfg = builder.cfg
-    state = _State(builder, counter, ConnectionPool(builder.target, cfg.connect_timeout_s),
-                   RecordWriter(plan.part_path, cfg.batch_rows), t0, cfg.timeout_s, should_stop)
+    pool = ConnectionPool(builder.target, cfg.connect_timeout_s)
+    await pool.prefill(_pool_size(plan))  # connecting is not part of any request's latency
+    t0 = await start()
+    state = _State(builder, counter, pool, RecordWriter(plan.part_path, cfg.batch_rows), t0,
+                   cfg.timeout_s, should_stop)
     watcher = asyncio.ensure_future(_watch(state, on_progress))
     cpu0 = time.process_time()
     try:
@@ -108,6 +114,13 @@ async def run_plan(plan: WorkerPlan, builder: RequestBuilder, counter: TokenCoun
         on_progress(state.done)
     return WorkerStats(plan.worker_id, state.writer.rows_written, cpu_s, state.pool.opened,
                        state.stopping)
+
+
+def _pool_size(plan: WorkerPlan) -> int:
+    """Connections to open before t0: one per slot, or the open-loop cap (at most 64 unknown)."""
+    if plan.slot_starts_s is not None:
+        return len(plan.slot_starts_s)
+    return min(plan.max_in_flight or 64, len(plan.indices))
 
 
 async def _watch(state: _State, on_progress: Callable[[int], None] | None) -> None:
