@@ -29,14 +29,22 @@ app = typer.Typer(
 # Command modules, in the order their commands appear in --help.
 _COMMAND_MODULES = (
     "benchmatrix.cli.spec_cmds",
-    "benchmatrix.cli.run_cmds",
     "benchmatrix.cli.load_cmds",
     "benchmatrix.cli.data_cmds",
     "benchmatrix.cli.sim_cmds",
 )
 
 
+# Packages outside the core (flows/: `run`) add commands through this entry-point group, so
+# the core never imports them.
+ENTRY_POINT_GROUP = "benchmatrix.commands"
+
+
 def _register_all() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()(app)
     for name in _COMMAND_MODULES:
         try:
             module = importlib.import_module(name)

@@ -1,0 +1,81 @@
+"""`benchmatrix run`: the CLI face of the matrix flow.
+
+Registered into the core CLI through the ``benchmatrix.commands`` entry point, so the core
+library never imports Prefect or this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="run", help=_RUN_HELP)(run)
+
+
+_RUN_HELP = """Run a matrix: plan, deploy replicas behind NGINX, load, validate, warehouse.
+
+Runs the Prefect flow `benchmatrix-matrix` (a temporary local Prefect server is started when
+PREFECT_API_URL is unset). Prints the comparison table and where the warehouse and artifacts
+are. Re-running with --run-id of an earlier run resumes it: scenarios already stored as passed
+are skipped.
+
+Example: benchmatrix run matrices/smoke.yaml --data-dir .data
+"""
+
+
+def run(
+    matrix: Path = typer.Argument(..., exists=True, dir_okay=False, help="Matrix YAML file."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Warehouse + artifacts root [default: $BENCHMATRIX_DATA_DIR or .data]."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Resume this run id."),
+    only: Optional[list[str]] = typer.Option(
+        None, "--only", help="Run only scenarios whose name contains this (repeatable)."),
+    max_parallel: Optional[int] = typer.Option(
+        None, "--max-parallel", min=1, help="Scenario threads at once [default: one per hardware entry]."),
+) -> None:
+    """Run MATRIX end to end (see --help)."""
+    from benchmatrix import pipeline
+    from benchmatrix.spec import load_matrix
+
+    load_matrix(matrix)  # fail fast, before Prefect starts, on a malformed file
+    from flows.matrix import matrix_flow
+
+    try:
+        state = matrix_flow(str(matrix), data_dir=str(data_dir) if data_dir else None,
+                            run_id=run_id, only=only, max_parallel=max_parallel, return_state=True)
+    except KeyboardInterrupt:
+        stopped = pipeline.emergency_teardown()
+        typer.secho(f"interrupted: stopped {stopped} live replica set(s)/balancer(s); "
+                    "the run stays marked 'running' in the warehouse: resume it with --run-id",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    summary = state.result(raise_on_failure=False)
+    if not isinstance(summary, pipeline.RunSummary):
+        typer.secho(f"run failed: {summary}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    _print_summary(summary)
+    raise typer.Exit(0 if summary.status == "completed" else 1)
+
+
+def _print_summary(summary: "object") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmatrix.report_md import _cell, results_rows
+
+    console = Console()
+    headers, rows = results_rows(summary.results)  # type: ignore[attr-defined]
+    table = Table(title=f"run {summary.run_id}: {summary.status}")  # type: ignore[attr-defined]
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+    console.print(summary.message)  # type: ignore[attr-defined]
+    console.print(f"warehouse: {summary.warehouse_path}")  # type: ignore[attr-defined]
+    console.print(f"artifacts: {summary.run_dir}")  # type: ignore[attr-defined]
+    console.print(f"next: benchmatrix query hardware_comparison --warehouse {summary.warehouse_path}")  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks: each is one verb that calls the core library (benchmatrix.pipeline)."""

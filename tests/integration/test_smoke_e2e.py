@@ -1,0 +1,95 @@
+"""The whole chain on the embedded default: smoke matrix -> real Prefect flow run -> real NGINX
+in front of real simulated replicas on loopback -> load -> GE checks -> a real DuckDB file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def smoke_run(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    from flows.matrix import matrix_flow
+
+    data_dir = tmp_path_factory.mktemp("smoke-data")
+    state = matrix_flow(str(REPO_ROOT / "matrices" / "smoke.yaml"), data_dir=str(data_dir),
+                        return_state=True)
+    return state, data_dir
+
+
+def _con(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(data_dir / "benchmatrix.duckdb"), read_only=True)
+
+
+def test_flow_completes_and_every_scenario_passes(smoke_run: tuple) -> None:
+    state, data_dir = smoke_run
+    summary = state.result(raise_on_failure=False)
+    assert state.is_completed(), summary
+    assert summary.status == "completed"
+    with _con(data_dir) as con:
+        statuses = con.execute("select status, count(*) from scenarios group by 1").fetchall()
+        run_status = con.execute("select status from runs").fetchall()
+    assert statuses == [("passed", 4)]
+    assert run_status == [("completed",)]
+
+
+def test_one_row_per_request_sent(smoke_run: tuple) -> None:
+    state, data_dir = smoke_run
+    summary = state.result(raise_on_failure=False)
+    sent = {o.scenario.scenario_id: o.load_result.num_records for o in summary.outcomes}
+    with _con(data_dir) as con:
+        stored = dict(con.execute(
+            "select scenario_id, count(*) from requests group by 1").fetchall())
+        dupes = con.execute(
+            "select count(*) from (select scenario_id, request_index from requests "
+            "group by all having count(*) > 1)").fetchone()[0]
+    assert stored == sent
+    assert dupes == 0
+    # 60 measured + 4 warmup per load point, as smoke.yaml says
+    assert set(stored.values()) == {64}
+
+
+def test_each_replica_served_about_its_share(smoke_run: tuple) -> None:
+    _, data_dir = smoke_run
+    with _con(data_dir) as con:
+        rows = con.execute(
+            "select s.scenario_name, r.replica_id, r.requests, s.replicas, "
+            "sum(r.requests) over (partition by r.scenario_id) as total "
+            "from replica_stats r join scenarios s using (run_id, scenario_id)").fetchall()
+    assert len(rows) == 8  # 4 scenarios x 2 replicas
+    for name, replica, served, replicas, total in rows:
+        expected = total / replicas
+        assert abs(served - expected) <= 0.25 * expected, (name, replica, served, expected)
+
+
+def test_checks_are_stored_and_passed(smoke_run: tuple) -> None:
+    _, data_dir = smoke_run
+    with _con(data_dir) as con:
+        failed = con.execute("select count(*) from checks where not passed").fetchone()[0]
+        total = con.execute("select count(*) from checks").fetchone()[0]
+    assert total >= 4 * 10
+    assert failed == 0
+
+
+def test_rerunning_the_same_run_id_skips_and_never_duplicates(smoke_run: tuple) -> None:
+    from flows.matrix import matrix_flow
+
+    state, data_dir = smoke_run
+    run_id = state.result(raise_on_failure=False).run_id
+    with _con(data_dir) as con:
+        before = con.execute("select count(*) from requests").fetchone()[0]
+    again = matrix_flow(str(REPO_ROOT / "matrices" / "smoke.yaml"), data_dir=str(data_dir),
+                        run_id=run_id, return_state=True)
+    assert again.is_completed()
+    assert again.result(raise_on_failure=False).outcomes == ()  # all four already passed
+    with _con(data_dir) as con:
+        after = con.execute("select count(*) from requests").fetchone()[0]
+        runs = con.execute("select count(*) from runs").fetchone()[0]
+    assert after == before
+    assert runs == 1
