@@ -112,12 +112,36 @@ class ModelEntry(_Strict):
             raise ValueError(f"{value} is not one of 1, 2, 4, 8")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_defaults(cls, data: Any) -> Any:
+        """Inline architecture: key from the entry name, marked unverified, KV bytes computed."""
+        if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
+            arch = {"source": "inline in the matrix", "verified": False, **data["architecture"]}
+            arch.setdefault("key", str(data.get("name", "inline")).lower())
+            data = {**data, "architecture": _with_kv_bytes(arch)}
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> "ModelEntry":
         given = [k for k in ("catalog", "architecture", "config_json") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one of catalog, architecture, config_json (got {', '.join(given)})")
         return self
+
+
+def _with_kv_bytes(arch: dict[str, Any]) -> dict[str, Any]:
+    """Fill kv_bytes_per_token_bf16 from the dimensions when an inline architecture omits it."""
+    if "kv_bytes_per_token_bf16" in arch:
+        return arch
+    try:
+        if arch.get("attention") == "mla":
+            values = int(arch["kv_lora_rank"]) + int(arch["qk_rope_head_dim"])
+        else:
+            values = 2 * int(arch["num_kv_heads"]) * int(arch["head_dim"])
+        return {**arch, "kv_bytes_per_token_bf16": int(arch["num_layers"]) * values * 2}
+    except (KeyError, TypeError, ValueError):
+        return arch  # validation then names the missing or malformed field
 
 
 # ----------------------------------------------------------------------------- loads

@@ -173,3 +173,19 @@ def test_config_json_path_is_relative_to_the_matrix(tmp_path: Path) -> None:
     scenario = expand(load_matrix(write_matrix(tmp_path, data)))[0]
     assert scenario.model_spec.kv_bytes_per_token_bf16 == 131072
     assert plan_tp(scenario).tp_degree == 1
+
+
+def test_inline_architecture() -> None:
+    data = base_matrix()
+    data["models"] = [{
+        "name": "tiny-dense", "max_model_len": 2048, "dtype": "bf16",
+        "architecture": {
+            "arch": "dense", "attention": "gqa", "total_params_b": 1.0, "active_params_b": 1.0, "num_layers": 16,
+            "hidden_size": 2048, "num_attention_heads": 16, "num_kv_heads": 4, "head_dim": 128,
+            "intermediate_size": 8192, "vocab_size": 32000, "max_position_embeddings": 4096, "native_dtype": "bf16",
+        },
+    }]
+    scenario = expand(parse_matrix(data))[0]
+    assert scenario.model_spec.key == "tiny-dense" and not scenario.model_spec.verified
+    assert scenario.model_spec.kv_bytes_per_token_bf16 == 16 * 2 * 4 * 128 * 2
+    assert plan_tp(scenario).tp_degree == 1
