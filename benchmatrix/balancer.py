@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,13 +60,20 @@ class BalancerPlan(BaseModel):
     listen_host: Literal["127.0.0.1"] = Field(default="127.0.0.1", description="Loopback only.")
     listen_port: int = Field(default=0, ge=0, le=65535, description="0 = pick a free port at start.")
     method: Method = Field(default="least_conn", description="Load-balancing method.")
-    keepalive: int = Field(default=64, ge=0, description="Idle keep-alive connections per worker.")
+    keepalive: int = Field(
+        default=64, ge=0,
+        description="Idle upstream keep-alive connections per worker; 0 = a new connection per request.",
+    )
     keepalive_timeout_s: int = Field(
         default=4, ge=1, description="Idle upstream keep-alive; below the replicas' (llama.cpp: 5 s)."
     )
     keepalive_requests: int = Field(default=10000, ge=1, description="Requests per upstream connection.")
     connect_timeout_s: int = Field(default=5, ge=1, description="Upstream connect timeout.")
     read_timeout_s: int = Field(default=900, ge=1, description="Upstream read/send timeout (long streams).")
+    retry_non_idempotent: bool = Field(
+        default=False,
+        description="Retry a POST on the next replica after a connection error (may run it twice).",
+    )
     max_fails: int = Field(default=1, ge=0, description="Failures within fail_timeout that mark a replica down.")
     fail_timeout_s: int = Field(default=10, ge=1, description="How long a failed replica stays down.")
     worker_processes: int = Field(default=1, ge=1, description="NGINX worker processes.")
@@ -82,6 +89,25 @@ class BalancerPlan(BaseModel):
         if len(set(ids)) != len(ids) or len(set(addrs)) != len(addrs):
             raise ValueError("upstream replica_ids and host:port pairs must be unique")
         return self
+
+
+class _ReplicaLike(Protocol):
+    replica_id: str
+    host: str
+    port: int
+
+
+def plan_for_replicas(handles: Sequence[_ReplicaLike], **fields: Any) -> BalancerPlan:
+    """A plan over running replicas (``ReplicaHandle``s); ``fields`` set any other plan field.
+
+    Upstream keep-alive is turned off when any handle says its server closes connections after
+    each response (``upstream_keepalive=False``, e.g. llama.cpp's server): reusing such a
+    connection races with the close and turns into 502s.
+    """
+    upstreams = tuple(Upstream(replica_id=h.replica_id, host=h.host, port=h.port) for h in handles)
+    if not all(getattr(h, "upstream_keepalive", True) for h in handles):
+        fields.setdefault("keepalive", 0)
+    return BalancerPlan(upstreams=upstreams, **fields)
 
 
 def render_config(plan: BalancerPlan, prefix: str | Path, template_dir: Path = TEMPLATE_DIR) -> str:
@@ -414,6 +440,7 @@ __all__ = [
     "parse_access_line",
     "parse_access_log",
     "percentile",
+    "plan_for_replicas",
     "render_config",
     "replica_shares",
     "share_within_tolerance",

@@ -102,6 +102,9 @@ class ReplicaHandle(_Strict):
     log_path: Path = Field(description="Captured stdout+stderr of the replica.")
     startup_s: float = Field(default=0.0, ge=0, description="Seconds from launch to first healthy answer.")
     labels: dict[str, str] = Field(default_factory=dict)
+    upstream_keepalive: bool = Field(
+        default=True, description="False when the server closes its connection after each response."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

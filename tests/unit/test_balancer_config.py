@@ -82,3 +82,24 @@ def test_plan_rejects_duplicates_and_non_loopback() -> None:
         BalancerPlan(upstreams=(up,), listen_host="0.0.0.0")
     with pytest.raises(ValidationError):
         BalancerPlan(upstreams=())
+
+
+def test_keepalive_zero_and_non_idempotent_retry() -> None:
+    text = render_config(_plan(keepalive=0, retry_non_idempotent=True), "/p")
+    assert "keepalive " not in text.replace("keepalive_", "")
+    assert "proxy_next_upstream error timeout non_idempotent;" in text
+    assert "proxy_next_upstream error timeout;" in render_config(_plan(), "/p")
+
+
+def test_plan_for_replicas_follows_the_handles(tmp_path: Path) -> None:
+    from benchmatrix.balancer import plan_for_replicas
+    from benchmatrix.replicas import ReplicaHandle
+
+    def handle(rid: str, port: int, keepalive: bool) -> ReplicaHandle:
+        return ReplicaHandle(replica_id=rid, backend="command", host="127.0.0.1", port=port, pid=1,
+                             log_path=tmp_path / f"{rid}.log", upstream_keepalive=keepalive)
+
+    plan = plan_for_replicas([handle("r0", 9001, True), handle("r1", 9002, True)], method="round_robin")
+    assert [u.addr for u in plan.upstreams] == ["127.0.0.1:9001", "127.0.0.1:9002"]
+    assert plan.keepalive == 64 and plan.method == "round_robin"
+    assert plan_for_replicas([handle("r0", 9001, False)]).keepalive == 0
