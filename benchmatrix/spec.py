@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,6 +33,10 @@ from benchmatrix.errors import SpecError
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 SMOKE_MATRIX_PATH = Path(__file__).resolve().parents[1] / "matrices" / "smoke.yaml"
 
+# Strict scalars: YAML `true`, "2" or 2.5 are not silently turned into the integer a field needs.
+SInt = Annotated[int, Strict()]
+SFloat = Annotated[float, Strict()]
+SBool = Annotated[bool, Strict()]
 TokenDistribution = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 Engine = Literal["vllm", "sglang", "tgi", "llamacpp", "sim"]
 Backend = Literal["sim", "docker", "command"]
@@ -56,11 +61,11 @@ class HardwareEntry(_Strict):
 
     name: str | None = Field(default=None, pattern=_SLUG, description="Label in scenario names; default '<gpu short name>x<count>'.")
     gpu: str = Field(description="GPU catalog key (benchmatrix catalog gpus).")
-    gpu_count: int = Field(gt=0, description="GPUs available to this entry (split into replicas x TP).")
-    nodes: int = Field(default=1, gt=0, description="Nodes the GPUs span; TP stays inside one node.")
+    gpu_count: SInt = Field(gt=0, description="GPUs available to this entry (split into replicas x TP).")
+    nodes: SInt = Field(default=1, gt=0, description="Nodes the GPUs span; TP stays inside one node.")
     backend: Backend = Field(default="sim", description="How replicas start: simulated process, Docker, or a command.")
     work_pool: str | None = Field(default=None, description="Prefect work pool that reaches this host.")
-    price_per_gpu_hour: float | None = Field(default=None, ge=0, description="USD per GPU-hour, for cost columns.")
+    price_per_gpu_hour: SFloat | None = Field(default=None, ge=0, description="USD per GPU-hour, for cost columns.")
     command: str | None = Field(default=None, description="backend 'command': a profile name or a command template.")
     docker_host: str | None = Field(default=None, description="backend 'docker': DOCKER_HOST URL; None = local engine.")
 
@@ -81,12 +86,12 @@ class HardwareEntry(_Strict):
 class EngineOptions(_Strict):
     """Serving-engine knobs the planner reads (others pass through as ``extra_args``)."""
 
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of usable GPU memory the engine may take.")
-    max_num_seqs: int = Field(default=256, gt=0, description="Most sequences one replica runs at once.")
-    max_num_batched_tokens: int | None = Field(default=None, gt=0, description="Tokens per scheduler step; None = engine default (8192 for planning).")
+    gpu_memory_utilization: SFloat = Field(default=0.9, gt=0, le=1, description="Share of usable GPU memory the engine may take.")
+    max_num_seqs: SInt = Field(default=256, gt=0, description="Most sequences one replica runs at once.")
+    max_num_batched_tokens: SInt | None = Field(default=None, gt=0, description="Tokens per scheduler step; None = engine default (8192 for planning).")
     kv_cache_dtype: Literal["auto", "bf16", "fp16", "fp8"] = Field(default="auto", description="'auto' = bf16 KV cache.")
-    enable_prefix_caching: bool = True
-    enforce_eager: bool = False
+    enable_prefix_caching: SBool = True
+    enforce_eager: SBool = False
     extra_args: tuple[str, ...] = Field(default=(), description="Extra engine command-line arguments, passed verbatim.")
 
 
@@ -99,11 +104,11 @@ class ModelEntry(_Strict):
     config_json: Path | None = Field(default=None, description="Local Hugging Face config.json to read the architecture from.")
     hf_repo: str | None = Field(default=None, description="Weights to serve (real engines); default from the catalog.")
     dtype: Dtype | None = Field(default=None, description="Weight dtype/quantization; default the checkpoint's native dtype.")
-    max_model_len: int | None = Field(default=None, gt=0, description="Context length; default the model's max position.")
+    max_model_len: SInt | None = Field(default=None, gt=0, description="Context length; default the model's max position.")
     engine: Engine = Field(default="vllm", description="Serving engine.")
     engine_options: EngineOptions = Field(default_factory=EngineOptions)
     served_name: str | None = Field(default=None, description="Model name in the OpenAI API; default 'name'.")
-    tp: int | None = Field(default=None, description="Tensor-parallel degree to use; the planner checks it.")
+    tp: SInt | None = Field(default=None, description="Tensor-parallel degree to use; the planner checks it.")
 
     @field_validator("tp")
     @classmethod
@@ -148,14 +153,14 @@ def _with_kv_bytes(arch: dict[str, Any]) -> dict[str, Any]:
 
 
 class ImageSize(_Strict):
-    width: int = Field(gt=0, le=16384, description="Pixels.")
-    height: int = Field(gt=0, le=16384, description="Pixels.")
+    width: SInt = Field(gt=0, le=16384, description="Pixels.")
+    height: SInt = Field(gt=0, le=16384, description="Pixels.")
 
 
 class VisionOptions(_Strict):
     """Images attached to each vision request."""
 
-    images_per_request: int = Field(default=1, gt=0, le=64)
+    images_per_request: SInt = Field(default=1, gt=0, le=64)
     sizes: tuple[ImageSize, ...] = Field(default=(ImageSize(width=512, height=512),), min_length=1, description="Image sizes, drawn uniformly.")
 
 
@@ -163,7 +168,7 @@ class SpeechOptions(_Strict):
     """Synthetic audio attached to each speech request."""
 
     seconds: TokenDistribution = Field(description="Audio length distribution in whole seconds.")
-    sample_rate_hz: int = Field(default=16000, gt=0)
+    sample_rate_hz: SInt = Field(default=16000, gt=0)
 
 
 class LoadProfile(_Strict):
@@ -174,16 +179,16 @@ class LoadProfile(_Strict):
     endpoint: Literal["chat", "completions", "audio"] = "chat"
     input_tokens: TokenDistribution = Field(description="Prompt length distribution (tokens).")
     output_tokens: TokenDistribution = Field(description="max_tokens distribution (tokens).")
-    concurrency: Annotated[tuple[Annotated[int, Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Closed-loop concurrency levels (all replicas together).")
-    rate_rps: Annotated[tuple[Annotated[float, Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Open-loop request rates, requests/s.")
+    concurrency: Annotated[tuple[Annotated[int, Strict(), Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Closed-loop concurrency levels (all replicas together).")
+    rate_rps: Annotated[tuple[Annotated[float, Strict(), Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Open-loop request rates, requests/s.")
     arrival: Literal["poisson", "constant", "gamma"] = Field(default="poisson", description="Inter-arrival process for rate loads.")
-    burstiness: float = Field(default=1.0, gt=0, description="Gamma shape (1 = Poisson; < 1 burstier).")
-    num_requests: int | None = Field(default=None, gt=0, description="Measured requests per point (warmup excluded).")
-    duration_s: float | None = Field(default=None, gt=0, description="Stop sending after this many seconds.")
-    warmup_requests: int = Field(default=0, ge=0)
-    ignore_eos: bool = True
-    timeout_s: float = Field(default=300.0, gt=0, description="Per-request timeout, seconds.")
-    seed: int = Field(default=0, ge=0)
+    burstiness: SFloat = Field(default=1.0, gt=0, description="Gamma shape (1 = Poisson; < 1 burstier).")
+    num_requests: SInt | None = Field(default=None, gt=0, description="Measured requests per point (warmup excluded).")
+    duration_s: SFloat | None = Field(default=None, gt=0, description="Stop sending after this many seconds.")
+    warmup_requests: SInt = Field(default=0, ge=0)
+    ignore_eos: SBool = True
+    timeout_s: SFloat = Field(default=300.0, gt=0, description="Per-request timeout, seconds.")
+    seed: SInt = Field(default=0, ge=0)
     images: VisionOptions | None = None
     audio: SpeechOptions | None = None
 
@@ -218,16 +223,16 @@ class LoadPoint(_Strict):
     endpoint: Literal["chat", "completions", "audio"]
     input_tokens: TokenDistribution
     output_tokens: TokenDistribution
-    concurrency: int | None = Field(default=None, gt=0)
-    rate_rps: float | None = Field(default=None, gt=0)
+    concurrency: SInt | None = Field(default=None, gt=0)
+    rate_rps: SFloat | None = Field(default=None, gt=0)
     arrival: Literal["poisson", "constant", "gamma"] = "poisson"
-    burstiness: float = Field(default=1.0, gt=0)
-    num_requests: int | None = Field(default=None, gt=0)
-    duration_s: float | None = Field(default=None, gt=0)
-    warmup_requests: int = Field(default=0, ge=0)
-    ignore_eos: bool = True
-    timeout_s: float = Field(default=300.0, gt=0)
-    seed: int = Field(default=0, ge=0)
+    burstiness: SFloat = Field(default=1.0, gt=0)
+    num_requests: SInt | None = Field(default=None, gt=0)
+    duration_s: SFloat | None = Field(default=None, gt=0)
+    warmup_requests: SInt = Field(default=0, ge=0)
+    ignore_eos: SBool = True
+    timeout_s: SFloat = Field(default=300.0, gt=0)
+    seed: SInt = Field(default=0, ge=0)
     images: VisionOptions | None = None
     audio: SpeechOptions | None = None
 
@@ -251,29 +256,29 @@ class LoadPoint(_Strict):
 class Slo(_Strict):
     """Latency targets for goodput: a request is 'good' when it meets every target given."""
 
-    ttft_ms: float | None = Field(default=None, gt=0, description="Time to first token, ms.")
-    tpot_ms: float | None = Field(default=None, gt=0, description="Time per output token after the first, ms.")
-    e2e_ms: float | None = Field(default=None, gt=0, description="End-to-end latency, ms.")
+    ttft_ms: SFloat | None = Field(default=None, gt=0, description="Time to first token, ms.")
+    tpot_ms: SFloat | None = Field(default=None, gt=0, description="Time per output token after the first, ms.")
+    e2e_ms: SFloat | None = Field(default=None, gt=0, description="End-to-end latency, ms.")
     percentile: Literal["p50", "p90", "p95", "p99"] = Field(default="p99", description="Percentile the SLO is judged at.")
 
 
 class CheckThresholds(_Strict):
     """Thresholds for the per-scenario data checks."""
 
-    max_error_share: float = Field(default=0.05, ge=0, le=1, description="Largest share of failed requests.")
-    replica_share_tolerance: float = Field(default=0.25, ge=0, le=1, description="Allowed relative deviation of each replica's request share from 1/replicas.")
-    max_dispatch_lag_p99_ms: float = Field(default=50.0, gt=0, description="p99 of sent - intended send time, ms.")
-    rate_tolerance: float = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of achieved from target rate.")
-    concurrency_tolerance: float = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of mean in-flight from target concurrency.")
-    min_requests: int = Field(default=1, gt=0, description="Fewest measured requests a scenario must have.")
+    max_error_share: SFloat = Field(default=0.05, ge=0, le=1, description="Largest share of failed requests.")
+    replica_share_tolerance: SFloat = Field(default=0.25, ge=0, le=1, description="Allowed relative deviation of each replica's request share from 1/replicas.")
+    max_dispatch_lag_p99_ms: SFloat = Field(default=50.0, gt=0, description="p99 of sent - intended send time, ms.")
+    rate_tolerance: SFloat = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of achieved from target rate.")
+    concurrency_tolerance: SFloat = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of mean in-flight from target concurrency.")
+    min_requests: SInt = Field(default=1, gt=0, description="Fewest measured requests a scenario must have.")
 
 
 class SimOptions(_Strict):
     """Options for simulated replicas (backend 'sim')."""
 
-    time_scale: float = Field(default=1.0, gt=0, description="Simulated seconds per real second is 1/time_scale; 0.25 runs 4x faster.")
-    seed: int = Field(default=0, ge=0)
-    tokens_per_event: int = Field(default=1, gt=0, description="Tokens per streamed SSE event.")
+    time_scale: SFloat = Field(default=1.0, gt=0, description="Simulated seconds per real second is 1/time_scale; 0.25 runs 4x faster.")
+    seed: SInt = Field(default=0, ge=0)
+    tokens_per_event: SInt = Field(default=1, gt=0, description="Tokens per streamed SSE event.")
 
 
 RULE_KEYS: tuple[str, ...] = (
@@ -314,7 +319,7 @@ class Override(_Strict):
     """Pins the TP degree for matching scenarios (the planner still checks it)."""
 
     match: Rule
-    tp: int = Field(description="Tensor-parallel degree: 1, 2, 4 or 8.")
+    tp: SInt = Field(description="Tensor-parallel degree: 1, 2, 4 or 8.")
 
     @field_validator("tp")
     @classmethod
@@ -370,7 +375,7 @@ class Scenario(_Strict):
     slo: Slo
     checks: CheckThresholds
     sim: SimOptions
-    tp: int | None = Field(default=None, description="User TP override (checked by the planner).")
+    tp: SInt | None = Field(default=None, description="User TP override (checked by the planner).")
 
 
 def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:

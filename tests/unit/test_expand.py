@@ -189,3 +189,11 @@ def test_inline_architecture() -> None:
     assert scenario.model_spec.key == "tiny-dense" and not scenario.model_spec.verified
     assert scenario.model_spec.kv_bytes_per_token_bf16 == 16 * 2 * 4 * 128 * 2
     assert plan_tp(scenario).tp_degree == 1
+
+
+def test_scenario_round_trips_through_json() -> None:
+    from benchmatrix.spec import Scenario
+
+    for scenario in expand(load_matrix(REPO / "matrices" / "nightly.yaml"))[:6]:
+        again = Scenario.model_validate_json(scenario.model_dump_json())
+        assert again == scenario and again.scenario_id == scenario.scenario_id

@@ -55,6 +55,8 @@ CASES: list[tuple[str, Mutation, str]] = [
     ("misspelt required key", _drop_and_set("hardware.0.gpu_count", "hardware.0.gpu_cont", 2), "hardware[0].gpu_cont: unknown key (did you mean 'gpu_count'?) (and 1 more problem)"),
     ("gpu_count zero", _set("hardware.0.gpu_count", 0), "hardware[0].gpu_count: Input should be greater than 0 (got 0)"),
     ("gpu_count text", _set("hardware.0.gpu_count", "two"), "hardware[0].gpu_count: Input should be a valid integer"),
+    ("gpu_count boolean", _set("hardware.0.gpu_count", True), "hardware[0].gpu_count: Input should be a valid integer (got True)"),
+    ("quoted number", _set("models.0.max_model_len", "4096"), "models[0].max_model_len: Input should be a valid integer (got '4096')"),
     ("gpu_count fraction", _set("hardware.0.gpu_count", 2.5), "hardware[0].gpu_count: Input should be a valid integer"),
     ("unknown gpu", _set("hardware.0.gpu", "h100-sxm"), "hardware[0].gpu: unknown GPU 'h100-sxm' (did you mean 'h100-sxm-80gb'?)"),
     ("unknown model", _set("models.0.name", "llama-3.1-8"), "models[0].name: unknown model 'llama-3.1-8' (did you mean 'llama-3.1-8b'?)"),
