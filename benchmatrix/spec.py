@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from benchmatrix.catalog import Dtype, GpuSpec, ModelSpec
+from benchmatrix.catalog import Dtype, GpuSpec, ModelSpec, format_validation_error
 from benchmatrix.distributions import Distribution, coerce_distribution
 from benchmatrix.errors import SpecError
 
@@ -376,68 +376,6 @@ class Scenario(_Strict):
     checks: CheckThresholds
     sim: SimOptions
     tp: SInt | None = Field(default=None, description="User TP override (checked by the planner).")
-
-
-def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:
-    """One line 'FILE: path.to[field]: message' for the first error (count of the rest)."""
-    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    path = _loc_to_path(first["loc"])
-    if prefix and path and not path.startswith("["):
-        path = f"{prefix}.{path}"
-    else:
-        path = prefix + path
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    where = f"{path}: " if path else ""
-    return f"{source}: {where}{_error_message(first)}{_typo_hint(first, errors)}{more}"
-
-
-def _typo_hint(first: Any, errors: list[Any]) -> str:
-    """For an unknown key, suggest a missing sibling field it probably meant."""
-    import difflib
-
-    if first["type"] != "extra_forbidden":
-        return ""
-    parent, key = first["loc"][:-1], str(first["loc"][-1])
-    missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == parent]
-    close = difflib.get_close_matches(key, missing, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-_UNION_TAGS = {"fixed", "uniform", "normal", "lognormal", "empirical", "function-after[_ordered(), Uniform]"}
-
-
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and (part in _UNION_TAGS or part.startswith("function-")):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _error_message(err: Any) -> str:
-    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    if kind == "literal_error":
-        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f"{value!r} is not one of {expected}"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "union_tag_invalid":
-        return f"kind {ctx.get('tag')!r} is not one of {str(ctx.get('expected_tags', '')).replace(chr(39), '')}"
-    if kind == "union_tag_not_found":
-        return "needs a 'kind' (fixed, uniform, normal, lognormal, empirical) or an integer"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind.startswith(("greater", "less")):
-        return f"{message} (got {value!r})"
-    return message
 
 
 def load_matrix(path: str | Path) -> Matrix:
