@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from benchmatrix.distributions import Distribution, coerce_distribution
+from benchmatrix.distributions import Distribution, Fixed, coerce_distribution
 
 Endpoint = Literal["chat", "completions", "audio"]
 Modality = Literal["text", "vision", "speech"]
@@ -80,11 +80,11 @@ class LoadRunConfig(_Strict):
     endpoint: Endpoint = Field(default="chat", description="chat, completions or audio.")
     modality: Modality = Field(default="text", description="text, vision or speech.")
     input_tokens: _CoercedDistribution = Field(
-        default_factory=lambda: {"kind": "fixed", "value": 256},  # type: ignore[arg-type,return-value]
+        default_factory=lambda: Fixed(value=256),
         description="Prompt length distribution in tokens.",
     )
     output_tokens: _CoercedDistribution = Field(
-        default_factory=lambda: {"kind": "fixed", "value": 128},  # type: ignore[arg-type,return-value]
+        default_factory=lambda: Fixed(value=128),
         description="max_tokens distribution.",
     )
     concurrency: int | None = Field(default=None, gt=0, description="Closed loop: in-flight requests.")

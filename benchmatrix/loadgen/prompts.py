@@ -110,7 +110,23 @@ class PromptFactory:
             text = self._assemble(index, shared, filler, start)
             count = self.counter.count(text)
             best = min(best, (abs(count - target), text, count), key=lambda b: b[0])
-        return best[1], best[2]
+        return self._pad(best[1], best[2], target)
+
+    def _pad(self, text: str, count: int, target: int) -> tuple[str, int]:
+        """Close the last few tokens with one-token words ('a'), dropping words if over."""
+        words = text.split(" ")
+        for _ in range(_MAX_FIT_ROUNDS):
+            if count <= target or len(words) <= 2:
+                break
+            words.pop()
+            count = self.counter.count(" ".join(words))
+        base = " ".join(words)
+        for pad in range(0, 2 * (target - count) + 1):
+            candidate = base + " a" * pad
+            got = self.counter.count(candidate)
+            if got >= target:
+                return (candidate, got) if got == target else (base, count)
+        return base, count
 
     def prompt(self, index: int, n_tokens: int) -> tuple[str, int]:
         """Prompt for request ``index``: synthetic of ``n_tokens``, or the file's next prompt."""
