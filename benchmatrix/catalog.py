@@ -154,7 +154,6 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
 
 def _typo_hint(first: Any, errors: list[Any]) -> str:
     """For an unknown key, suggest a missing sibling field it probably meant."""
-
     if first["type"] != "extra_forbidden":
         return ""
     parent, key = first["loc"][:-1], str(first["loc"][-1])
