@@ -16,7 +16,9 @@ from benchmatrix.errors import WarehouseError
 from benchmatrix.warehouse.records import RunRecord, ScenarioLoad
 
 # Delete order for replacing a run: children first. Constant identifiers, never user input.
-RUN_TABLES = ("checks", "replica_stats", "requests", "scenarios", "runs")
+RUN_TABLES = (
+    "scenario_metrics", "checks", "replica_stats", "requests", "scenarios", "runs"
+)
 REQUIRED_REQUEST_COLUMNS = frozenset({"request_index", "is_warmup", "status"})
 _INCOMING_VIEW = "_benchmatrix_incoming_requests"
 
@@ -84,6 +86,15 @@ def insert_scenario(con: duckdb.DuckDBPyConnection, run_id: str, load: ScenarioL
                 "expected": _text(check.expected),
             },
         )
+
+
+def materialize_metrics(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> None:
+    """Fill scenario_metrics from the int_scenario_metrics view: one run, or every run."""
+    con.execute(
+        "insert into scenario_metrics by name select * from int_scenario_metrics "
+        "where $run_id is null or run_id = $run_id",
+        {"run_id": run_id},
+    )
 
 
 def _insert_scenario_row(con: duckdb.DuckDBPyConnection, run_id: str, load: ScenarioLoad) -> None:

@@ -24,6 +24,7 @@ from benchmatrix.warehouse.records import RunRecord, ScenarioLoad
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE = Path(".data/benchmatrix.duckdb")
+_METRICS_MIGRATION = 3  # creates scenario_metrics, filled at load time
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -109,6 +110,9 @@ class Warehouse:
             applied.append(migration.version)
         if target is None or target >= known:
             self._create_views()
+            if _METRICS_MIGRATION in applied and current > 0:  # an upgrade: backfill old runs
+                with self._transaction("backfilling scenario_metrics"):
+                    _load.materialize_metrics(self._con)
         return applied
 
     def _apply(self, migration: Any) -> None:
@@ -156,6 +160,7 @@ class Warehouse:
             _load.insert_run(self._con, run)
             for scenario in scenarios:
                 _load.insert_scenario(self._con, run.run_id, scenario)
+            _load.materialize_metrics(self._con, run.run_id)
 
     def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
         """Upsert the run row and replace just these scenarios of it, in ONE transaction.

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from benchmatrix.errors import WarehouseError
@@ -56,12 +57,27 @@ def test_old_warehouse_at_migration_1_upgrades_keeping_data(tmp_path):
                 "gpu_name, gpu_count, model_name, load_profile, modality, tp_degree, replicas, "
                 "status) values ('old-run', 's1', 'h100x8/m/chat@c1', 'h100x8', 'H100', 8, "
                 "'m', 'chat', 'text', 2, 3, 'passed')")
+    con.execute("insert into requests (run_id, scenario_id, request_index, is_warmup, sent_s, "
+                "first_token_s, last_event_s, completion_tokens, status) "
+                "values ('old-run', 's1', 0, false, 0.0, 0.25, 1.25, 11, 'ok')")
     con.close()
     with Warehouse.open(path) as wh:
         assert wh.schema_version() == max(m.version for m in load_migrations())
         row = wh.sql("select run_id, gpus_used from scenarios").iloc[0]
         assert (row.run_id, row.gpus_used) == ("old-run", 6)  # backfilled tp x replicas
         assert wh.run_query("runs").run_id.tolist() == ["old-run"]
+        summary = wh.run_query("scenario_summary").iloc[0]  # metrics backfilled by 003
+        assert (summary.ttft_p50_ms, summary.tpot_p50_ms) == (250, 100)
+
+
+def test_materialized_metrics_equal_the_view(tmp_path):
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        wh.load_run(make_run(), [make_scenario(concurrency=4), make_scenario(concurrency=8)])
+        wh.load_run(make_run("run-2", night=1), [make_scenario(concurrency=4)])
+        table = wh.sql("select * from scenario_metrics order by all")
+        view = wh.sql("select * from int_scenario_metrics order by all")
+        assert len(table) == 3
+        pd.testing.assert_frame_equal(table, view, check_dtype=False)
 
 
 def test_newer_warehouse_than_code_is_refused(tmp_path):

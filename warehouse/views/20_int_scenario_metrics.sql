@@ -1,4 +1,5 @@
 -- Intermediate: per (run, scenario) aggregates over measured (non-warmup) requests.
+-- load_run materializes it per run into the scenario_metrics table (migration 003).
 -- Percentiles use quantile_cont (linear interpolation) over ok requests only.
 -- window_s runs from the first send to the last finish, warmup excluded.
 with requests as (

@@ -13,7 +13,8 @@ runs as (
 ),
 
 metrics as (
-    select * from int_scenario_metrics
+    -- int_scenario_metrics, materialized per run by load_run
+    select * from scenario_metrics
 ),
 
 joined as (
