@@ -99,7 +99,7 @@ def new_run_context(
 ) -> RunContext:
     """Create the context of a new (or resumed, when ``run_id`` is given) run."""
     now = datetime.now(timezone.utc)
-    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    root = (Path(data_dir) if data_dir is not None else default_data_dir()).resolve()
     return RunContext(
         run_id=run_id or make_run_id(matrix_name, now),
         matrix_name=matrix_name,
