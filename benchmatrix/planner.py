@@ -258,6 +258,7 @@ def candidate_degrees(scenario: Scenario) -> tuple[int, ...]:
 
 def plan_tp(scenario: Scenario) -> TpPlan:
     """The smallest passing TP degree (or the checked override); PlanError when none fits."""
+    _check_context(scenario)
     degrees = candidate_degrees(scenario)
     if scenario.tp is not None:
         return _plan_override(scenario, degrees)
@@ -270,6 +271,17 @@ def plan_tp(scenario: Scenario) -> TpPlan:
         evals.append(result)
         rejected.append(RejectedDegree(tp_degree=tp, check=result.failed, reason=result.why))
     raise PlanError(no_fit_message(scenario, evals))
+
+
+def _check_context(scenario: Scenario) -> None:
+    """The longest request must fit the context, whatever the TP (engines reject it with HTTP 400)."""
+    longest, limit = seq_len_tokens(scenario.load), int(scenario.model.max_model_len or 0)
+    if longest > limit:
+        raise PlanError(
+            f"{scenario.name}: the longest request (max input + max output = {longest} tokens) exceeds "
+            f"max_model_len {limit}: raise max_model_len (model allows {scenario.model_spec.max_position_embeddings}) "
+            "or lower the token distributions' max"
+        )
 
 
 def _after(rejected: list[RejectedDegree]) -> str:

@@ -186,3 +186,8 @@ def test_rate_load_uses_littles_law() -> None:
 @pytest.mark.parametrize(("gpus", "tp", "replicas"), [(1, 1, 1), (3, 1, 2), (6, 2, 2), (7, 4, 1), (8, 8, 1), (8, 1, 8), (2, 4, 0)])
 def test_replicas_for(gpus: int, tp: int, replicas: int) -> None:
     assert replicas_for(gpus, tp) == replicas
+
+
+def test_request_longer_than_context_is_a_plan_error() -> None:
+    with pytest.raises(PlanError, match=r"max input \+ max output = 5000 tokens\) exceeds max_model_len 4096"):
+        plan_tp(make_scenario(max_model_len=4096, input_tokens=4000, output_tokens=1000))
