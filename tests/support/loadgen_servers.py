@@ -64,6 +64,10 @@ class FakeServer:
         """Close the listening socket and stop the loop thread."""
         async def _close() -> None:
             self.server.close()  # type: ignore[union-attr]
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(_close(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -223,10 +227,10 @@ def _make_handler(server: FakeServer):
                 if not await _respond(path, _parse_body(path, headers, body), writer, stamp):
                     break
                 await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
             pass
         finally:
-            writer.close()
+            writer.transport.abort()
 
     return handle
 
