@@ -140,7 +140,10 @@ def _check_model_consistency(spec: ModelSpec) -> None:
 
 def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:
     """One line 'FILE: path.to[field]: message' for the first error (count of the rest)."""
-    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    raw = exc.errors(include_url=False)
+    # A list whose only item failed also reports 'too short': keep the item's own error.
+    raw = [e for e in raw if not (e["type"] == "too_short" and _is_parent(e["loc"], raw))]
+    errors = sorted(raw, key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     path = _loc_to_path(first["loc"])
     if prefix and path and not path.startswith("["):
@@ -150,6 +153,10 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     where = f"{path}: " if path else ""
     return f"{source}: {where}{_error_message(first)}{_typo_hint(first, errors)}{more}"
+
+
+def _is_parent(loc: tuple[Any, ...], errors: list[Any]) -> bool:
+    return any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == tuple(loc) for e in errors)
 
 
 def _typo_hint(first: Any, errors: list[Any]) -> str:

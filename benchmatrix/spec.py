@@ -53,6 +53,11 @@ def _as_list(value: object) -> object:
     return [value]
 
 
+# A scalar or a list in YAML; a tuple of positive numbers after validation.
+ConcurrencyLevels = Annotated[tuple[Annotated[int, Strict(), Field(gt=0)], ...], BeforeValidator(_as_list)]
+RateLevels = Annotated[tuple[Annotated[float, Strict(), Field(gt=0)], ...], BeforeValidator(_as_list)]
+
+
 # ----------------------------------------------------------------------------- hardware
 
 
@@ -179,8 +184,8 @@ class LoadProfile(_Strict):
     endpoint: Literal["chat", "completions", "audio"] = "chat"
     input_tokens: TokenDistribution = Field(description="Prompt length distribution (tokens).")
     output_tokens: TokenDistribution = Field(description="max_tokens distribution (tokens).")
-    concurrency: Annotated[tuple[Annotated[int, Strict(), Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Closed-loop concurrency levels (all replicas together).")
-    rate_rps: Annotated[tuple[Annotated[float, Strict(), Field(gt=0)], ...] | None, BeforeValidator(_as_list)] = Field(default=None, description="Open-loop request rates, requests/s.")
+    concurrency: ConcurrencyLevels | None = Field(default=None, description="Closed-loop concurrency levels (all replicas together).")
+    rate_rps: RateLevels | None = Field(default=None, description="Open-loop request rates, requests/s.")
     arrival: Literal["poisson", "constant", "gamma"] = Field(default="poisson", description="Inter-arrival process for rate loads.")
     burstiness: SFloat = Field(default=1.0, gt=0, description="Gamma shape (1 = Poisson; < 1 burstier).")
     num_requests: SInt | None = Field(default=None, gt=0, description="Measured requests per point (warmup excluded).")
