@@ -515,8 +515,36 @@ __all__ = [
 
 
 def matrix_json_schema() -> dict[str, Any]:
-    """JSON Schema of a matrix file (validation-mode schema of :class:`Matrix`)."""
+    """JSON Schema of a matrix file for editors: the validation schema of :class:`Matrix` plus the
+    YAML shorthands (an integer for a distribution, a scalar for a list) and the catalog GPU keys."""
+    from benchmatrix.catalog import gpu_catalog
+
     schema = Matrix.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "benchmatrix matrix"
+    defs = schema["$defs"]
+    for model, field in (("LoadProfile", "input_tokens"), ("LoadProfile", "output_tokens"), ("SpeechOptions", "seconds")):
+        _allow_int_shorthand(defs[model]["properties"], field)
+    for field in ("concurrency", "rate_rps"):
+        _allow_scalar(defs["LoadProfile"]["properties"][field])
+    for prop in defs["Rule"]["properties"].values():
+        _allow_scalar(prop)
+    defs["HardwareEntry"]["properties"]["gpu"]["enum"] = sorted(gpu_catalog())
+    for model in ("HardwareEntry", "ModelEntry", "LoadProfile"):
+        defs[model].pop("required", None)  # `defaults` may supply any key of an entry
     return schema
+
+
+def _allow_int_shorthand(props: dict[str, Any], field: str) -> None:
+    inner = {k: v for k, v in props[field].items() if k not in ("description", "title")}
+    props[field] = {
+        "description": props[field].get("description", ""),
+        "anyOf": [{"type": "integer", "exclusiveMinimum": 0}, inner],
+    }
+
+
+def _allow_scalar(prop: dict[str, Any]) -> None:
+    for option in prop.get("anyOf", []):
+        if option.get("type") == "array":
+            prop["anyOf"] = [*prop["anyOf"], option["items"]]
+            return

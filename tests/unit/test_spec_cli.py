@@ -66,3 +66,16 @@ def test_catalog_lists(app: typer.Typer, kind: str, needle: str) -> None:
     result = CliRunner().invoke(app, ["catalog", kind])
     assert result.exit_code == 0, result.output
     assert needle in result.output
+
+
+def test_schema_accepts_the_shipped_matrices() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    from benchmatrix.spec import matrix_json_schema
+
+    schema = matrix_json_schema()
+    for name in ("smoke.yaml", "nightly.yaml"):
+        jsonschema.validate(yaml.safe_load((REPO / "matrices" / name).read_text()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "x", "hardware": [{"gpu": "h100", "gpu_count": 1}], "models": [], "loads": []}, schema)
