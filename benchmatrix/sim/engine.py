@@ -1,8 +1,9 @@
 """The engine loop: scheduler steps timed by the roofline model, tokens streamed to clients.
 
-Each iteration plans a step, sleeps ``step_time x time_scale`` (deadline-chained so that the
-event loop's ~1 ms timer granularity does not accumulate), applies the step and writes each
-affected stream once. Every request gets a ground-truth :class:`RequestRecord` with raw
+Each iteration plans a step, sleeps ``step_time x time_scale`` and applies the step, writing
+each affected stream once. Sleeps are deadline-chained: a step that woke late (the event loop's
+~1 ms timer granularity, a busy host) is made up by the following steps, up to
+``MAX_CATCH_UP_S`` behind, so the average token rate follows the model. Every request gets a ground-truth :class:`RequestRecord` with raw
 ``time.monotonic()`` seconds (CLOCK_MONOTONIC: the same clock as a client on the same host).
 """
 
@@ -22,7 +23,7 @@ from benchmatrix.sim.model import step_time
 from benchmatrix.sim.openai import DONE, GenRequest, StreamEncoder, Usage, full_response, text_bytes
 from benchmatrix.sim.scheduler import Scheduler, Sequence
 
-LATE_TOLERANCE_S = 0.002  # lateness under this keeps the step deadline chain (catch-up)
+MAX_CATCH_UP_S = 0.05  # behind the step deadline chain by more than this: give up, restart it
 
 
 class Sink(Protocol):
@@ -109,6 +110,8 @@ class Engine:
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self.steps_total = 0
+        self.modelled_step_s_total = 0.0  # sum of step_time x time_scale
+        self.busy_s_total = 0.0  # wall time spent in steps (>= modelled when falling behind)
         self._next_id = 0
         self._wake = asyncio.Event()
         self._stopped = False
@@ -161,6 +164,7 @@ class Engine:
             if not self.scheduler.has_work:
                 self._wake.clear()
                 await self._wake.wait()
+                deadline = 0.0  # idle: restart the chain
                 continue
             start = self.clock()
             step = self.scheduler.schedule()
@@ -168,13 +172,16 @@ class Engine:
                 if seq.payload.record.scheduled_s is None:
                     seq.payload.record.scheduled_s = start
             if scale > 0:
-                deadline = (deadline if start - deadline < LATE_TOLERANCE_S else start)
-                deadline += step_time(self.cfg, step.shape).total_s * scale
+                deadline = deadline if start - deadline < MAX_CATCH_UP_S else start
+                modelled_s = step_time(self.cfg, step.shape).total_s * scale
+                deadline += modelled_s
+                self.modelled_step_s_total += modelled_s
                 await asyncio.sleep(max(0.0, deadline - self.clock()))
             else:
                 await asyncio.sleep(0)
             self._emit(self.scheduler.complete(step))
             self.steps_total += 1
+            self.busy_s_total += self.clock() - start
 
     def _emit(self, emitted: list[Sequence]) -> None:
         now = self.clock()

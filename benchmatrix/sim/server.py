@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import signal
 import sys
 from typing import Any
@@ -179,6 +180,10 @@ def render_metrics(engine: Engine) -> bytes:
         ("generation_tokens_total", "counter", "Generated tokens of finished requests.",
          engine.generation_tokens_total),
         ("steps_total", "counter", "Engine steps run.", engine.steps_total),
+        ("modelled_step_seconds_total", "counter", "Sum of modelled step times x time_scale.",
+         engine.modelled_step_s_total),
+        ("busy_seconds_total", "counter", "Wall time spent in steps; above the modelled sum when "
+         "the process cannot keep up.", engine.busy_s_total),
     ]
     lines = []
     for name, kind, help_text, value in rows:
@@ -235,10 +240,14 @@ async def _sweep_idle(conns: set[Connection]) -> None:
 
 
 def run(cfg: SimEngineConfig, host: str, port: int) -> int:
-    """Blocking entry point: uses uvloop when installed, else asyncio's default loop."""
-    try:
-        import uvloop  # type: ignore[import-not-found]
-    except ImportError:
-        return asyncio.run(serve(cfg, host, port))
-    return uvloop.run(serve(cfg, host, port))
+    """Blocking entry point: uvloop when installed (unless BENCHMATRIX_SIM_NO_UVLOOP=1), else
+    asyncio's default loop."""
+    if os.environ.get("BENCHMATRIX_SIM_NO_UVLOOP") != "1":
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(serve(cfg, host, port))
+    return asyncio.run(serve(cfg, host, port))
 
