@@ -30,7 +30,7 @@ from benchmatrix.replicas.base import (
 )
 from benchmatrix.replicas.commands import command_values, expand_command
 from benchmatrix.replicas.health import is_healthy, new_probe_client
-from benchmatrix.replicas.profiles import PROFILES, missing_modules
+from benchmatrix.replicas.profiles import missing_modules, profile_for_template
 from benchmatrix.replicas.registry import (
     PidEntry,
     PidRegistry,
@@ -60,9 +60,8 @@ class _Pending:
 def _keepalive_ok(spec: ReplicaSpec) -> bool:
     """What the spec's profile says about connection reuse (custom commands: assume it works)."""
     launch = spec.launch
-    if isinstance(launch, CommandLaunch) and launch.template in PROFILES:
-        return PROFILES[launch.template].upstream_keepalive
-    return True
+    profile = profile_for_template(launch.template) if isinstance(launch, CommandLaunch) else None
+    return profile.upstream_keepalive if profile else True
 
 
 class ProcessBackend:
@@ -182,7 +181,7 @@ class ProcessBackend:
 
     def _command_argv(self, spec: ReplicaSpec, launch: CommandLaunch, port: int) -> list[str]:
         template = launch.template
-        profile = PROFILES.get(template)
+        profile = profile_for_template(template)
         if profile is not None:
             missing = missing_modules(profile)
             if missing:

@@ -71,6 +71,14 @@ def resolve_command(value: str) -> CommandProfile:
     return CommandProfile(name="custom", description="ad-hoc command template", template=value)
 
 
+def profile_for_template(template: str) -> CommandProfile | None:
+    """The profile a launch template names or expands to (None for a custom command)."""
+    for profile in PROFILES.values():
+        if template in (profile.name, profile.template):
+            return profile
+    return None
+
+
 def missing_modules(profile: CommandProfile) -> list[str]:
     """The profile's required modules that are not importable here."""
     return [m for m in profile.requires_modules if importlib.util.find_spec(m) is None]

@@ -97,3 +97,13 @@ def test_get_backend_is_the_one_chooser(tmp_path) -> None:  # type: ignore[no-un
     assert get_backend("command", registry_dir=tmp_path).name == "command"
     with pytest.raises(ValueError, match="choose one of sim, command, docker"):
         get_backend("k8s")
+
+
+def test_profile_found_by_name_or_expanded_template() -> None:
+    from benchmatrix.replicas.profiles import profile_for_template
+
+    llamacpp = get_profile("llamacpp")
+    assert profile_for_template("llamacpp") is llamacpp
+    assert profile_for_template(llamacpp.template) is llamacpp
+    assert profile_for_template("my-server --port {port}") is None
+    assert llamacpp.upstream_keepalive is False
