@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Callable, TypeVar, get_args
 
 from benchmatrix.catalog import DTYPES, GpuSpec, ModelSpec, did_you_mean, get_gpu, get_model, gpu_catalog, load_hf_config
 from benchmatrix.errors import SpecError
@@ -31,6 +31,8 @@ from benchmatrix.spec import (
     Rule,
     Scenario,
 )
+
+T = TypeVar("T")
 
 _RULE_VOCAB: dict[str, tuple[str, ...]] = {
     "dtype": DTYPES,
@@ -87,7 +89,8 @@ def _model_spec(entry: ModelEntry, where: str, source: str) -> ModelSpec:
     return _lookup(get_model, key, f"{where}.{'catalog' if entry.catalog else 'name'}", source)
 
 
-def _lookup(getter: Any, key: str, where: str, source: str) -> Any:
+def _lookup(getter: Callable[[str], T], key: str, where: str, source: str) -> T:
+    """``getter(key)`` with the file and field path prefixed to its SpecError."""
     try:
         return getter(key)
     except SpecError as exc:

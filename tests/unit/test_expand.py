@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmatrix.distributions import Fixed
 from benchmatrix.errors import PlanError
 from benchmatrix.expand import expand
 from benchmatrix.planner import plan_tp
@@ -129,7 +130,7 @@ def test_rate_and_concurrency_points() -> None:
 
 def test_load_point_needs_exactly_one_level() -> None:
     with pytest.raises(ValueError, match="exactly one of concurrency or rate_rps"):
-        LoadPoint(profile="x", modality="text", endpoint="chat", input_tokens=1, output_tokens=1, concurrency=1, rate_rps=1.0)
+        LoadPoint(profile="x", modality="text", endpoint="chat", input_tokens=Fixed(value=1), output_tokens=Fixed(value=1), concurrency=1, rate_rps=1.0)
 
 
 def test_vision_and_speech_loads() -> None:
