@@ -40,6 +40,7 @@ _RULE_VOCAB: dict[str, tuple[str, ...]] = {
     "backend": get_args(Backend),
     "modality": ("text", "vision", "speech"),
     "endpoint": ("chat", "completions", "audio"),
+    "arrival": ("poisson", "constant", "gamma"),
 }
 
 
@@ -147,9 +148,10 @@ def _check_rule(rule: Rule, where: str, names: dict[str, list[str]], source: str
 
 def _rule_view(hw: HardwareEntry, model: ModelEntry, point: LoadPoint) -> dict[str, Any]:
     return {
-        "hardware": hw.name, "gpu": hw.gpu, "gpu_count": hw.gpu_count, "backend": hw.backend,
-        "model": model.name, "dtype": model.dtype, "engine": model.engine,
-        "load": point.profile, "modality": point.modality, "endpoint": point.endpoint,
+        "hardware": hw.name, "gpu": hw.gpu, "gpu_count": hw.gpu_count, "nodes": hw.nodes,
+        "backend": hw.backend, "work_pool": hw.work_pool,
+        "model": model.name, "dtype": model.dtype, "engine": model.engine, "max_model_len": model.max_model_len,
+        "load": point.profile, "modality": point.modality, "endpoint": point.endpoint, "arrival": point.arrival,
         "concurrency": point.concurrency, "rate_rps": point.rate_rps,
     }
 

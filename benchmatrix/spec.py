@@ -287,8 +287,9 @@ class SimOptions(_Strict):
 
 
 RULE_KEYS: tuple[str, ...] = (
-    "hardware", "gpu", "gpu_count", "backend", "model", "dtype", "engine",
-    "load", "modality", "endpoint", "concurrency", "rate_rps",
+    "hardware", "gpu", "gpu_count", "nodes", "backend", "work_pool",
+    "model", "dtype", "engine", "max_model_len",
+    "load", "modality", "endpoint", "arrival", "concurrency", "rate_rps",
 )
 RuleValue = Annotated[tuple[str | int | float, ...], BeforeValidator(_as_list)]
 
@@ -299,13 +300,17 @@ class Rule(_Strict):
     hardware: RuleValue | None = None
     gpu: RuleValue | None = None
     gpu_count: RuleValue | None = None
+    nodes: RuleValue | None = None
     backend: RuleValue | None = None
+    work_pool: RuleValue | None = None
     model: RuleValue | None = None
     dtype: RuleValue | None = None
     engine: RuleValue | None = None
+    max_model_len: RuleValue | None = None
     load: RuleValue | None = None
     modality: RuleValue | None = None
     endpoint: RuleValue | None = None
+    arrival: RuleValue | None = None
     concurrency: RuleValue | None = None
     rate_rps: RuleValue | None = None
 

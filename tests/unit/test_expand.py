@@ -198,3 +198,11 @@ def test_scenario_round_trips_through_json() -> None:
     for scenario in expand(load_matrix(REPO / "matrices" / "nightly.yaml"))[:6]:
         again = Scenario.model_validate_json(scenario.model_dump_json())
         assert again == scenario and again.scenario_id == scenario.scenario_id
+
+
+def test_rules_on_resolved_fields() -> None:
+    data = base_matrix()
+    data["hardware"][1]["work_pool"] = "big"
+    data["exclude"] = [{"work_pool": "big"}, {"max_model_len": 8192}]
+    names = [s.name for s in expand(parse_matrix(data))]
+    assert names == ["h100x2/llama-3.1-8b/chat@c4", "h100x2/llama-3.1-8b/chat@c16"]
