@@ -213,6 +213,7 @@ async def serve(cfg: SimEngineConfig, host: str, port: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     engine_task = loop.create_task(engine.run())
+    engine_task.add_done_callback(lambda _task: stop.set())  # a crashed engine ends the process
     sweeper = loop.create_task(_sweep_idle(conns))
     bound_port = server.sockets[0].getsockname()[1]
     app.ready = True
@@ -225,6 +226,10 @@ async def serve(cfg: SimEngineConfig, host: str, port: int) -> int:
         if conn.transport is not None:
             conn.transport.close()
     await asyncio.wait([engine_task], timeout=1.0)
+    if engine_task.done() and not engine_task.cancelled() and engine_task.exception():
+        exc = engine_task.exception()
+        print(f"error: engine loop crashed: {exc!r}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

@@ -65,6 +65,7 @@ class Connection(asyncio.Protocol):
         self.on_abort: Callable[[], None] | None = None
         self._keep_alive = True
         self._request_id_header = b""
+        self._continue_sent = False
         self.last_activity_s = 0.0
 
     # asyncio.Protocol -------------------------------------------------------------------
@@ -142,12 +143,24 @@ class Connection(asyncio.Protocol):
             self.send(exc.status, msg)
             return
         if request is None:
+            self._maybe_continue()
             return
+        self._continue_sent = False
         self.busy = True
         self._keep_alive = request.keep_alive
         rid = request.headers.get("x-request-id")
         self._request_id_header = b"x-request-id: %s\r\n" % rid.encode() if rid else b""
         self._handler.handle(request, self)
+
+
+    def _maybe_continue(self) -> None:
+        """Answer ``Expect: 100-continue`` (curl sends it for large uploads) once per request."""
+        if self._continue_sent or self.transport is None:
+            return
+        end = self._buf.find(b"\r\n\r\n")
+        if end >= 0 and b"100-continue" in bytes(self._buf[:end]).lower():
+            self._continue_sent = True
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
 def _chunk(data: bytes) -> bytes:

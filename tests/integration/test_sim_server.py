@@ -180,3 +180,46 @@ def test_signal_exits_cleanly_even_mid_stream(sig: int) -> None:
                                                         "ignore_eos": True, "stream": True}) as r:
             next(r.iter_lines())
             assert server.stop(sig) == 0
+
+
+def _wav_bytes(seconds: float, rate: int = 8000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(b"\0\0" * int(rate * seconds))
+    return buf.getvalue()
+
+
+def test_streamed_transcription(client: httpx.Client) -> None:
+    data = {"model": "whisper", "stream": "true", "stream_include_usage": "true"}
+    with client.stream("POST", "/v1/audio/transcriptions", data=data,
+                       files={"file": ("a.wav", _wav_bytes(1.0))}) as r:
+        events, raw = sse_events(r)
+    assert raw[-1] == "[DONE]" and events[0]["object"] == "transcription.chunk"
+    assert events[-1]["usage"] == {"prompt_tokens": 50, "completion_tokens": 3, "total_tokens": 53}
+
+
+def test_expect_100_continue(sim: SimServer) -> None:
+    body = b'{"prompt": "a", "max_tokens": 1}'
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as s:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_client_disconnect_aborts_the_request(sim: SimServer, client: httpx.Client) -> None:
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as s:
+        body = b'{"prompt": "a", "max_tokens": 100000, "ignore_eos": true, "stream": true}'
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nx-request-id: gone-1\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        records = {r["request_id"]: r for r in client.get("/sim/requests").json()}
+        if "gone-1" in records:
+            break
+        time.sleep(0.05)
+    assert records["gone-1"]["status"] == "aborted"
+    assert "benchmatrix_sim_requests_aborted_total" in client.get("/metrics").text
