@@ -182,16 +182,16 @@ def seq_len_tokens(load: LoadPoint) -> int:
     return upper_bound(load.input_tokens) + upper_bound(load.output_tokens)
 
 
-def working_set_seqs(scenario: Scenario, tp: int, replicas: int, weights_per_gpu_b: float) -> int:
+def working_set_seqs(scenario: Scenario, replicas: int, weights_per_gpu_b: float) -> int:
     """Sequences one replica holds at once: concurrency / replicas, or Little's law for rates."""
     load, options = scenario.load, scenario.model.engine_options
     if load.concurrency is not None:
         return min(options.max_num_seqs, math.ceil(load.concurrency / replicas))
     rate = (load.rate_rps or 0.0) / replicas
-    return min(options.max_num_seqs, max(1, math.ceil(rate * estimated_latency_s(scenario, tp, weights_per_gpu_b))))
+    return min(options.max_num_seqs, max(1, math.ceil(rate * estimated_latency_s(scenario, weights_per_gpu_b))))
 
 
-def estimated_latency_s(scenario: Scenario, tp: int, weights_per_gpu_b: float) -> float:
+def estimated_latency_s(scenario: Scenario, weights_per_gpu_b: float) -> float:
     """Rough end-to-end latency for Little's law: mean output tokens x memory-bound decode step,
     times a batching slowdown. Only active weights are read per step (MoE)."""
     model, gpu = scenario.model_spec, scenario.gpu
@@ -214,7 +214,7 @@ def evaluate(scenario: Scenario, tp: int) -> _Eval:
         tp=tp, replicas=replicas, weights_b=weights, reserve_b=reserve, budget_b=budget,
         kv_b=budget - weights - reserve, seq_bytes=sequence_kv_bytes(model, seq_len, tp, elem),
         max_len_bytes=sequence_kv_bytes(model, int(entry.max_model_len or 0), tp, elem),
-        working_set=working_set_seqs(scenario, tp, replicas, weights),
+        working_set=working_set_seqs(scenario, replicas, weights),
     )
     failed, why = _first_failure(scenario, numbers)
     return numbers.model_copy(update={"failed": failed, "why": why})
