@@ -102,6 +102,17 @@ def main() -> None:
         print(f"{case.label:<28} {case.unit:>6} {case.published:>10.2f} {simulated:>10.2f} "
               f"{err:>+7.1f}%  {case.source}")
     print(f"mean |error| {sum(errors) / len(errors):.1f}% over {len(errors)} cases")
+    print_uncalibrated()
+
+
+def print_uncalibrated() -> None:
+    """Model-only predictions where no trustworthy published figure was found (for review)."""
+    print("\nmodel only (no trusted published figure): c=1 TPOT / TTFT at 1024 in, 128 out")
+    for preset in ("h100x2-llama70b", "h100x4-llama70b", "h100x8-llama70b", "h200x2-llama70b",
+                   "h200x4-llama70b", "h100x4-llama70b-fp8", "h100x2-mixtral8x7b",
+                   "h200x8-deepseekv3"):
+        r = replay_closed_loop(preset_config(preset), 1, 1024, 128, num_requests=2)
+        print(f"  {preset:<22} TPOT {r.mean_tpot_s * 1e3:6.2f} ms   TTFT {r.mean_ttft_s * 1e3:7.2f} ms")
 
 
 if __name__ == "__main__":
