@@ -11,7 +11,11 @@ everything down from the main thread (:func:`emergency_teardown`).
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -22,13 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from benchmatrix import planner
 from benchmatrix.balancer import Balancer, BalancerPlan, ReplicaShare, Upstream, parse_access_log, replica_shares
 from benchmatrix.checks import CheckContext, CheckReport, validate_scenario
-from benchmatrix.errors import BenchmatrixError, DeployError
+from benchmatrix.errors import (
+    BalancerError, BenchmatrixError, DeployError, PlanError, SpecError, ValidationFailed, WarehouseError,
+)
 from benchmatrix.expand import expand
 from benchmatrix.loadgen import LoadResult, LoadRunConfig
 from benchmatrix.loadgen import run_load as _run_load
 from benchmatrix.planner import TpPlan
 from benchmatrix.replicas import ReplicaHandle, ReplicaSpec, get_backend
 from benchmatrix.replicas.base import CommandLaunch, SimLaunch
+from benchmatrix.replicas.registry import process_state
 from benchmatrix.runs import RunContext, new_run_context as _new_run_context, versions
 from benchmatrix.sim import SimEngineConfig
 from benchmatrix.spec import Matrix, Scenario, load_matrix
@@ -39,7 +46,9 @@ __all__ = [
     "RunContext", "ScenarioOutcome", "Deployment", "RunSummary", "load_matrix", "expand",
     "new_run_context", "plan", "plan_all", "deploy", "teardown", "start_balancer",
     "stop_balancer", "run_load", "collect_replica_stats", "validate", "store_scenario",
-    "open_run", "close_run", "clean_orphans", "select", "lanes", "scenario_tags",
+    "open_run", "close_run", "clean_orphans", "clean_data_dir", "docker_hosts", "select", "lanes", "scenario_tags",
+    "is_transient", "write_html_report", "regressions", "RegressionPolicy", "regression_policy",
+    "outcome_to_json", "outcome_from_json",
 ]
 
 Status = Literal["running", "passed", "failed_validation", "failed", "skipped"]
@@ -150,11 +159,83 @@ def close_run(ctx: RunContext, outcomes: list[ScenarioOutcome]) -> RunSummary:
                       outcomes=tuple(outcomes), results=results)
 
 
-def clean_orphans(ctx: RunContext) -> list[str]:
-    """Stop replica processes a killed run left behind (found by their pid-file registry)."""
-    registry = ctx.data_dir / "registry"
-    removed = get_backend("sim", registry_dir=registry).cleanup_orphans({})
-    return [f"{removed} orphan replica process(es) stopped"] if removed else []
+def registry_dir(data_dir: Path) -> Path:
+    """This host's replica pid registry (per host: a data dir may be shared between hosts)."""
+    return Path(data_dir) / "registry" / socket.gethostname()
+
+
+def clean_orphans(ctx: RunContext, docker_hosts: list[str | None] | None = None) -> list[str]:
+    """:func:`clean_data_dir` of the run's data dir (call before a run starts anything)."""
+    return clean_data_dir(ctx.data_dir, docker_hosts)
+
+
+def clean_data_dir(data_dir: str | Path, docker_hosts: list[str | None] | None = None) -> list[str]:
+    """Stop what a killed run left on this host: replica processes, containers, NGINX masters.
+
+    Replica processes are found by the pid registry, containers by the ``benchmatrix.managed``
+    label on each Docker engine in ``docker_hosts`` (None = the local engine; empty list = no
+    Docker in this matrix), NGINX masters by the pid files under ``<data_dir>/runs/``.
+    Returns one line per kind of leftover found.
+    """
+    found: list[str] = []
+    data_dir = Path(data_dir)
+    removed = get_backend("sim", registry_dir=registry_dir(data_dir)).cleanup_orphans({})
+    if removed:
+        found.append(f"{removed} orphan replica process(es) stopped")
+    for host in docker_hosts or []:
+        containers = get_backend("docker", docker_host=host).cleanup_orphans({})
+        if containers:
+            found.append(f"{containers} orphan container(s) removed from {host or 'the local engine'}")
+    stopped = stop_orphan_nginx(data_dir / "runs")
+    if stopped:
+        found.append(f"{stopped} orphan NGINX master(s) stopped")
+    return found
+
+
+def docker_hosts(scenarios: list[Scenario]) -> list[str | None]:
+    """The Docker engines the matrix's docker-backend entries use (None = local engine)."""
+    hosts = {s.hardware.docker_host for s in scenarios if s.hardware.backend == "docker"}
+    return sorted(hosts, key=lambda h: h or "")
+
+
+def stop_orphan_nginx(runs_dir: Path, grace_s: float = 5.0) -> int:
+    """Stop every NGINX master whose pid file lies under ``runs_dir`` and still runs.
+
+    A pid is signalled only when its command line names nginx and the pid file's prefix, so a
+    reused pid is never hit. The files are left in place (they are the run's artifacts).
+    """
+    stopped = 0
+    for pid_file in sorted(runs_dir.glob("*/*/nginx/logs/nginx.pid")):
+        pid = _nginx_pid(pid_file)
+        if pid is None:
+            continue
+        _stop_pid(pid, grace_s)
+        stopped += 1
+    return stopped
+
+
+def _nginx_pid(pid_file: Path) -> int | None:
+    """The live NGINX master pid of a prefix, or None (stale file, reused pid, unreadable)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
+        return None
+    prefix = str(pid_file.parent.parent)
+    return pid if "nginx" in cmdline and prefix in cmdline else None
+
+
+def _stop_pid(pid: int, grace_s: float) -> None:
+    """SIGQUIT (graceful NGINX stop), then SIGKILL after ``grace_s``."""
+    try:
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and process_state(pid) not in (None, "Z"):
+            time.sleep(0.05)
+        if process_state(pid) not in (None, "Z"):
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
 
 
 def select(scenarios: list[Scenario], only: list[str] | None = None,
@@ -286,7 +367,7 @@ def deploy(ctx: RunContext, scenario: Scenario, tp_plan: TpPlan) -> Deployment:
     workdir = scenario_dir(ctx, scenario) / "replicas"
     options: dict[str, Any] = {}
     if scenario.hardware.backend in ("sim", "command"):
-        options["registry_dir"] = ctx.data_dir / "registry"
+        options["registry_dir"] = registry_dir(ctx.data_dir)
     elif scenario.hardware.docker_host:
         options["docker_host"] = scenario.hardware.docker_host
     backend = get_backend(scenario.hardware.backend, **options)
@@ -459,6 +540,135 @@ def store_scenario(ctx: RunContext, outcome: ScenarioOutcome) -> None:
     load = scenario_load(outcome)
     with _WAREHOUSE_LOCK, Warehouse.open(ctx.warehouse_path) as wh:
         wh.load_scenarios(run_record(ctx, "running"), [load])
+
+
+# ----------------------------------------------------------------------------- retries
+
+#: Fragments of DeployError/BalancerError messages that mean "try again": a replica slow to come
+#: up, a port taken between choosing it and binding it. A replica that exited is not transient.
+_TRANSIENT_HINTS = ("did not answer", "already in use")
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True for errors worth another try (walks ``__cause__``): a refused/reset connection, a
+    timeout, a replica slow to become healthy, a port race, a warehouse locked by another
+    process. A failed data check, a plan that does not fit or a crashed replica never is."""
+    import httpx
+
+    while exc is not None:
+        if isinstance(exc, (ValidationFailed, PlanError, SpecError)):
+            return False
+        if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, TimeoutError,
+                            httpx.ConnectError, httpx.TimeoutException)):
+            return True
+        if isinstance(exc, (DeployError, BalancerError)) and any(h in str(exc) for h in _TRANSIENT_HINTS):
+            return True
+        if isinstance(exc, WarehouseError) and "is locked by" in str(exc):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+class RegressionPolicy(BaseModel):
+    """When a run counts as regressed and whom to tell (notification off unless named)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    threshold_pct: float = Field(default=10.0, gt=0, description="Worse than the previous run by more than this.")
+    notify_block: str | None = Field(default=None, description="Prefect notification block to call, if any.")
+
+
+REGRESSION_THRESHOLD_ENV = "BENCHMATRIX_REGRESSION_THRESHOLD_PCT"
+NOTIFY_BLOCK_ENV = "BENCHMATRIX_NOTIFY_BLOCK"
+
+
+def regression_policy(matrix: Matrix, environ: dict[str, str] | None = None) -> RegressionPolicy:
+    """The matrix's ``regressions`` settings when the spec has them, else the environment
+    (``BENCHMATRIX_REGRESSION_THRESHOLD_PCT``, ``BENCHMATRIX_NOTIFY_BLOCK``), else defaults."""
+    env = os.environ if environ is None else environ
+    from_matrix = getattr(matrix, "regressions", None)
+    if from_matrix is not None:
+        return RegressionPolicy.model_validate(from_matrix, from_attributes=True)
+    values: dict[str, Any] = {}
+    if env.get(REGRESSION_THRESHOLD_ENV):
+        values["threshold_pct"] = float(env[REGRESSION_THRESHOLD_ENV])
+    if env.get(NOTIFY_BLOCK_ENV):
+        values["notify_block"] = env[NOTIFY_BLOCK_ENV]
+    return RegressionPolicy(**values)
+
+
+def regressions(ctx: RunContext, policy: RegressionPolicy) -> pd.DataFrame:
+    """This run against each scenario's previous comparable result (``run_vs_previous``)."""
+    with _WAREHOUSE_LOCK, Warehouse.open(ctx.warehouse_path) as wh:
+        return wh.run_query("run_vs_previous", {"run_id": ctx.run_id,
+                                                 "threshold_pct": policy.threshold_pct})
+
+
+def regressed_scenarios(table: pd.DataFrame) -> list[str]:
+    """Names of the scenarios flagged ``is_regression`` in a ``run_vs_previous`` table."""
+    if table.empty:
+        return []
+    return sorted(table.loc[table["is_regression"].astype(bool), "scenario_name"].tolist())
+
+
+def write_html_report(ctx: RunContext) -> Path:
+    """The self-contained HTML report of this run, written to ``<run_dir>/report.html``."""
+    from benchmatrix.report import write_report
+
+    with _WAREHOUSE_LOCK, Warehouse.open(ctx.warehouse_path) as wh:
+        return write_report(wh, ctx.run_id, ctx.run_dir / "report.html").resolve()
+
+
+def final_message(summary: RunSummary, regressed: list[str], report_path: Path | None) -> str:
+    """The matrix run's state message: pass count, failures with reasons, regressions, report."""
+    parts = [summary.message]
+    if regressed:
+        parts.append(f"regressions vs the previous run: {', '.join(regressed)}")
+    if report_path is not None:
+        parts.append(f"report: {report_path}")
+    return " | ".join(parts)
+
+
+def selection_line(expanded: list[Scenario], selected: list[Scenario]) -> str:
+    """Log line: how many scenarios run now and how many were left out (resumed or filtered)."""
+    return (f"{len(selected)} of {len(expanded)} scenario(s) to run on "
+            f"{lanes(selected) if selected else 0} hardware lane(s); "
+            f"{len(expanded) - len(selected)} already passed or not selected")
+
+
+def received_outcome(outcome: ScenarioOutcome) -> ScenarioOutcome:
+    """A dispatched scenario's outcome as the warehouse writer sees it: failed when its request
+    records are not reachable here (the data dir is not shared at the same path)."""
+    result = outcome.load_result
+    if result is None or result.records_path.exists():
+        return outcome
+    return with_error(outcome, BenchmatrixError(
+        f"request records {result.records_path} written by the scenario's host are not visible to "
+        "the warehouse writer: share the data dir at the same path on every host"))
+
+
+# ----------------------------------------------------------------------------- between hosts
+
+
+def outcome_to_json(outcome: ScenarioOutcome) -> dict[str, Any]:
+    """A scenario outcome as plain JSON (what a remote scenario flow returns)."""
+    return outcome.model_dump(mode="json")
+
+
+def outcome_from_json(data: dict[str, Any]) -> ScenarioOutcome:
+    """The inverse of :func:`outcome_to_json` (validated)."""
+    return ScenarioOutcome.model_validate(data)
+
+
+def context_from_json(data: dict[str, Any]) -> RunContext:
+    return RunContext.model_validate(data)
+
+
+def scenario_from_json(data: dict[str, Any]) -> Scenario:
+    return Scenario.model_validate(data)
 
 
 # ----------------------------------------------------------------------------- interrupts

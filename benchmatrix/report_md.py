@@ -5,6 +5,7 @@ Pure functions of typed inputs; nothing here touches Prefect, files or sockets.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
@@ -88,12 +89,49 @@ def results_rows(results: pd.DataFrame | None) -> tuple[list[str], list[list[Any
     return [RESULT_COLUMNS[c] for c in shown], results[shown].astype(object).values.tolist()
 
 
-def run_markdown(summary: Any) -> str:
-    """Run artifact: status line, the comparison table, and where the files are."""
+def failures_table(outcomes: Sequence[Any]) -> str | None:
+    """Scenarios that did not pass, with why (None when every scenario passed)."""
+    rows = [[o.scenario.name, o.status, _why(o)] for o in outcomes if o.status not in ("passed", "skipped")]
+    return markdown_table(["scenario", "status", "why"], rows) if rows else None
+
+
+def _why(outcome: Any) -> str:
+    if outcome.error_message:
+        return outcome.error_message.splitlines()[0]
+    if outcome.checks is not None and outcome.checks.failed:
+        return "failed checks: " + ", ".join(c.check_name for c in outcome.checks.failed)
+    return "-"
+
+
+#: Columns of the ``run_vs_previous`` query shown in the regression artifact.
+REGRESSION_COLUMNS = {
+    "scenario_name": "scenario", "previous_run_id": "previous run",
+    "output_throughput_change_pct": "out tok/s change %", "ttft_p99_change_pct": "TTFT p99 change %",
+    "tpot_p99_change_pct": "TPOT p99 change %", "is_regression": "regression",
+}
+
+
+def regression_markdown(table: pd.DataFrame | None, threshold_pct: float) -> str:
+    """Regression artifact: each scenario against its previous comparable result."""
+    head = f"# Regressions against the previous run\n\nthreshold: worse by more than {threshold_pct:g} %"
+    if table is None or table.empty:
+        return head + "\n\n(no comparable scenarios in this run)"
+    shown = [c for c in REGRESSION_COLUMNS if c in table.columns]
+    flagged = int(table["is_regression"].astype(bool).sum()) if "is_regression" in table else 0
+    body = markdown_table([REGRESSION_COLUMNS[c] for c in shown], table[shown].astype(object).values.tolist())
+    return f"{head}; **{flagged} regressed**\n\n{body}"
+
+
+def run_markdown(summary: Any, report_path: Path | None = None) -> str:
+    """Run artifact: status line, failures with why, the comparison table, where the files are."""
     headers, rows = results_rows(summary.results)
     table = markdown_table(headers, rows) if headers else "(no results)"
-    return "\n\n".join([
-        f"# Run {summary.run_id}: {summary.status}", summary.message, table,
+    failures = failures_table(summary.outcomes)
+    report = f"[HTML report]({report_path.as_uri()}): `{report_path}`" if report_path else "HTML report: none"
+    return "\n\n".join(part for part in [
+        f"# Run {summary.run_id}: {summary.status}", summary.message,
+        "## Failed scenarios\n\n" + failures if failures else None,
+        "## Results\n\n" + table, report,
         f"warehouse: `{summary.warehouse_path}`  \nartifacts: `{summary.run_dir}`",
         f"compare: `benchmatrix query hardware_comparison --warehouse {summary.warehouse_path}`",
-    ])
+    ] if part)

@@ -36,6 +36,9 @@ def run(
         None, "--only", help="Run only scenarios whose name contains this (repeatable)."),
     max_parallel: Optional[int] = typer.Option(
         None, "--max-parallel", min=1, help="Scenario threads at once [default: one per hardware entry]."),
+    work_pools: bool = typer.Option(
+        False, "--work-pools", help="Send hardware entries that name a work_pool to that pool's "
+        "worker (deployment benchmatrix-host-scenario/<pool>; needs PREFECT_API_URL)."),
 ) -> None:
     """Run MATRIX end to end (see --help)."""
     from benchmatrix import pipeline
@@ -46,7 +49,8 @@ def run(
 
     try:
         state = matrix_flow(str(matrix), data_dir=str(data_dir) if data_dir else None,
-                            run_id=run_id, only=only, max_parallel=max_parallel, return_state=True)
+                            run_id=run_id, only=only, max_parallel=max_parallel,
+                            use_work_pools=work_pools, return_state=True)
     except KeyboardInterrupt:
         stopped = pipeline.emergency_teardown()
         typer.secho(f"interrupted: stopped {stopped} live replica set(s)/balancer(s); "

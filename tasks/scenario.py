@@ -1,8 +1,9 @@
 """Thin Prefect tasks over :mod:`benchmatrix.pipeline`.
 
 Each task is one verb. Retries are declared here and only for transient errors (a replica slow to
-come up, a refused connection), never for a failed data check. Inputs that are live objects
-(process handles, DataFrames) use ``NO_CACHE``.
+come up, a refused connection, a port race, a warehouse locked by another process), never for a
+failed data check or a plan that does not fit: :func:`benchmatrix.pipeline.is_transient` decides.
+Inputs that are live objects (process handles, DataFrames) use ``NO_CACHE``.
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from benchmatrix import pipeline
-from benchmatrix.errors import DeployError, LoadGenError
 
 
-def _transient(exc_types: tuple[type[BaseException], ...]):
-    """Retry condition: retry only when the task raised one of ``exc_types``."""
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn``: retry only when the failed state holds a transient exception."""
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - the state's own exception, classified below
+        return pipeline.is_transient(exc)
+    return False
 
-    def condition(task: Any, task_run: Any, state: Any) -> bool:
-        try:
-            state.result()
-        except exc_types:
-            return True
-        except BaseException:
-            return False
-        return False
 
-    return condition
+def _retrying(name: str, retries: int = 2, delay_s: float = 2.0) -> Any:
+    """Task decorator for a stage that may fail transiently."""
+    return task(name=name, cache_policy=NO_CACHE, retries=retries, retry_delay_seconds=delay_s,
+                retry_condition_fn=retry_if_transient)
 
 
 @task(name="load-matrix", cache_policy=NO_CACHE)
@@ -51,20 +51,17 @@ def plan_matrix(scenarios: list[Any]) -> list[Any]:
     return pipeline.plan_all(scenarios)
 
 
-@task(
-    name="deploy-replicas", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2,
-    retry_condition_fn=_transient((DeployError,)),
-)
+@_retrying("deploy-replicas", retries=1)
 def deploy_replicas(ctx: Any, scenario: Any, plan: Any) -> Any:
     return pipeline.deploy(ctx, scenario, plan)
 
 
-@task(name="start-balancer", cache_policy=NO_CACHE)
+@_retrying("start-balancer", retries=1)
 def start_balancer(ctx: Any, scenario: Any, deployment: Any) -> Any:
     return pipeline.start_balancer(ctx, scenario, deployment)
 
 
-@task(name="run-load", cache_policy=NO_CACHE)
+@_retrying("run-load", retries=1)
 def run_load(ctx: Any, scenario: Any, balancer: Any) -> Any:
     return pipeline.run_load(ctx, scenario, balancer)
 
@@ -89,23 +86,31 @@ def validate(scenario: Any, plan: Any, load_result: Any, replica_stats: list[Any
     return pipeline.validate(scenario, plan, load_result, replica_stats)
 
 
-@task(name="load-warehouse", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3,
-      retry_condition_fn=_transient((OSError,)))
+@_retrying("load-warehouse", retries=3, delay_s=3.0)
 def load_warehouse(ctx: Any, outcome: Any) -> None:
     pipeline.store_scenario(ctx, outcome)
 
 
 @task(name="clean-orphans", cache_policy=NO_CACHE)
-def clean_orphans(ctx: Any) -> list[str]:
-    return pipeline.clean_orphans(ctx)
+def clean_orphans(ctx: Any, scenarios: list[Any]) -> list[str]:
+    return pipeline.clean_orphans(ctx, pipeline.docker_hosts(scenarios))
 
 
-@task(name="open-run", cache_policy=NO_CACHE)
+@_retrying("open-run")
 def open_run(ctx: Any) -> set[str]:
     return pipeline.open_run(ctx)
 
 
-@task(name="close-run", cache_policy=NO_CACHE)
+@_retrying("close-run")
 def close_run(ctx: Any, outcomes: list[Any]) -> Any:
     return pipeline.close_run(ctx, outcomes)
 
+
+@_retrying("find-regressions")
+def find_regressions(ctx: Any, policy: Any) -> Any:
+    return pipeline.regressions(ctx, policy)
+
+
+@_retrying("write-report")
+def write_report(ctx: Any) -> Any:
+    return pipeline.write_html_report(ctx)
