@@ -107,3 +107,30 @@ def test_cleanup_orphans_kills_what_a_killed_run_left(tmp_path: Path) -> None:
     assert later.cleanup_orphans({"benchmatrix.run": "run-1"}) == 0
     first.stop(kept)
     assert leftover_processes(kept) == [] and group_members(kept[0].pid) == []  # type: ignore[arg-type]
+
+
+def test_sigterm_ignoring_replica_and_its_children_are_killed(tmp_path: Path) -> None:
+    from tests.support.deploy_standin import STANDIN_PATH
+
+    backend = get_backend("command", registry_dir=tmp_path / "registry", stop_grace_s=0.5)
+    stubborn = (
+        f"{{python}} -c \"import signal, runpy, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"sys.argv = ['standin', '--port', '{{port}}', '--replica', '{{replica}}']; "
+        f"runpy.run_path('{STANDIN_PATH}', run_name='__main__')\""
+    )
+    wrapped = f"bash -c '{STANDIN_TEMPLATE} & wait'"  # the server is a grandchild of the replica
+    specs = [ReplicaSpec(replica_id="stubborn", launch=CommandLaunch(template=stubborn)),
+             ReplicaSpec(replica_id="wrapped", launch=CommandLaunch(template=wrapped))]
+    handles = backend.start(specs, tmp_path, LABELS)
+    assert len(group_members(handles[1].pid)) == 2  # type: ignore[arg-type]
+    backend.stop(handles)
+    assert leftover_processes(handles) == []
+    assert not any(backend.alive(h) for h in handles)
+
+
+def test_backends_satisfy_the_protocol(tmp_path: Path) -> None:
+    from benchmatrix.replicas import ReplicaBackend
+
+    for name in ("sim", "command", "docker"):
+        options = {"registry_dir": tmp_path} if name != "docker" else {}
+        assert isinstance(get_backend(name, **options), ReplicaBackend)
