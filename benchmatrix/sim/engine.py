@@ -3,7 +3,9 @@
 Each iteration plans a step, sleeps ``step_time x time_scale`` and applies the step, writing
 each affected stream once. Sleeps are deadline-chained: a step that woke late (the event loop's
 ~1 ms timer granularity, a busy host) is made up by the following steps, up to
-``MAX_CATCH_UP_S`` behind, so the average token rate follows the model. Every request gets a ground-truth :class:`RequestRecord` with raw
+``MAX_CATCH_UP_S`` behind, so the average token rate follows the model.
+
+Every request gets a ground-truth :class:`RequestRecord` with raw
 ``time.monotonic()`` seconds (CLOCK_MONOTONIC: the same clock as a client on the same host).
 """
 
@@ -146,6 +148,8 @@ class Engine:
             self._wake.set()
 
     def _abort(self, state: RequestState) -> None:
+        if state.record.status != "running":
+            return
         self.scheduler.abort(state.seq)
         self.aborted_total += 1
         self._finalize(state, "aborted", None)
@@ -214,7 +218,9 @@ class Engine:
             text = text_bytes(state.text_offset, 0, seq.output_tokens)
             state.sink.send(200, full_response(state.enc, text, reason, usage, sim))
             return
-        out = self._content(state, state.sent_tokens == 0) if seq.output_tokens > state.sent_tokens else b""
+        out = b""
+        if seq.output_tokens > state.sent_tokens:
+            out = self._content(state, state.sent_tokens == 0)
         out += state.enc.finish(reason)
         if state.gen.include_usage:
             out += state.enc.usage(usage, sim)

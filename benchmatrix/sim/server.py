@@ -176,7 +176,8 @@ def render_metrics(engine: Engine) -> bytes:
         ("num_preemptions_total", "counter", "Recompute preemptions.", sched.preemptions_total),
         ("requests_total", "counter", "Requests finished ok.", engine.requests_total),
         ("requests_aborted_total", "counter", "Requests aborted by the client.", engine.aborted_total),
-        ("prompt_tokens_total", "counter", "Prompt tokens of finished requests.", engine.prompt_tokens_total),
+        ("prompt_tokens_total", "counter", "Prompt tokens of finished requests.",
+         engine.prompt_tokens_total),
         ("generation_tokens_total", "counter", "Generated tokens of finished requests.",
          engine.generation_tokens_total),
         ("steps_total", "counter", "Engine steps run.", engine.steps_total),
@@ -227,8 +228,8 @@ async def serve(cfg: SimEngineConfig, host: str, port: int) -> int:
             conn.transport.close()
     await asyncio.wait([engine_task], timeout=1.0)
     if engine_task.done() and not engine_task.cancelled() and engine_task.exception():
-        exc = engine_task.exception()
-        print(f"error: engine loop crashed: {exc!r}", file=sys.stderr, flush=True)
+        crash = engine_task.exception()
+        print(f"error: engine loop crashed: {crash!r}", file=sys.stderr, flush=True)
         return 1
     return 0
 

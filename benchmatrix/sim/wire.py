@@ -111,7 +111,8 @@ class Connection(asyncio.Protocol):
     def _head(self, status: int, content_type: bytes) -> bytes:
         conn = b"keep-alive: timeout=60\r\n" if self._keep_alive else b"connection: close\r\n"
         return (
-            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n" % (status, REASONS.get(status, b"OK"), content_type)
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n"
+            % (status, REASONS.get(status, b"OK"), content_type)
             + self._common + self._request_id_header + conn
         )
 

@@ -126,3 +126,33 @@ def test_many_sequences_all_finish_and_kv_returns_to_zero() -> None:
     assert all(q.finished for q in seqs)
     assert [q.output_tokens for q in seqs] == [q.target_output_tokens for q in seqs]
     assert s.kv_used_tokens == 0
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    max_num_seqs=st.integers(1, 8),
+    budget=st.integers(1, 64),
+    kv_capacity=st.integers(60, 400),
+    requests=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 20)), min_size=1, max_size=25),
+)
+def test_invariants_hold_for_any_workload(max_num_seqs: int, budget: int, kv_capacity: int,
+                                          requests: list[tuple[int, int]]) -> None:
+    s = Scheduler(max_num_seqs, budget, kv_capacity)
+    seqs = [seq(i, p, o) for i, (p, o) in enumerate(requests)]
+    for q in seqs:
+        s.add(q)
+    for _ in range(20_000):
+        if not s.has_work:
+            break
+        step = s.schedule()
+        assert sum(n for _, n in step.items) <= budget
+        assert len(s.running) <= max_num_seqs
+        assert 0 <= s.kv_used_tokens <= kv_capacity
+        assert s.kv_used_tokens == sum(q.kv_tokens for q in s.running)
+        s.complete(step)
+    assert all(q.finished and q.output_tokens == q.target_output_tokens for q in seqs)
+    assert s.kv_used_tokens == 0
