@@ -28,9 +28,11 @@ class CheckContext(BaseModel):
     max_dispatch_lag_p99_ms: float | None = Field(
         100.0, ge=0, description="p99 of actual - intended send time, ms (None: not checked)."
     )
-    load_tolerance: float = Field(
-        0.25, ge=0, description="Allowed |achieved / target - 1| for concurrency or rate."
+    concurrency_tolerance: float = Field(
+        0.25, ge=0, description="Allowed |mean in flight / target concurrency - 1|."
     )
+    rate_tolerance: float = Field(0.25, ge=0, description="Allowed |achieved / target rate - 1|.")
+    min_requests: int = Field(1, ge=0, description="Fewest measured requests a scenario needs.")
     prompt_tokens_tolerance: float = Field(
         0.05, ge=0, description="Allowed |prompt_tokens / target - 1| when the tokenizer is exact."
     )
@@ -60,7 +62,8 @@ class CheckContext(BaseModel):
         values: dict[str, Any] = {}
         thresholds = getattr(scenario, "checks", None)
         for name in ("max_error_share", "replica_share_tolerance", "max_dispatch_lag_p99_ms",
-                     "load_tolerance", "prompt_tokens_tolerance"):
+                     "concurrency_tolerance", "rate_tolerance", "min_requests",
+                     "prompt_tokens_tolerance"):
             if getattr(thresholds, name, None) is not None:
                 values[name] = getattr(thresholds, name)
         load = getattr(scenario, "load", None)

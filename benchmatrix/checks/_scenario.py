@@ -22,6 +22,7 @@ def scenario_checks(requests: pd.DataFrame, ctx: CheckContext) -> list[CheckResu
                         sorted(needed), "cannot run scenario checks without these columns")]
     measured = requests[~requests["is_warmup"].astype(bool)]
     return [
+        check_min_requests(measured, ctx),
         check_request_count(measured, ctx),
         check_warmup_excluded(requests, ctx),
         check_error_share(measured, ctx),
@@ -29,6 +30,13 @@ def scenario_checks(requests: pd.DataFrame, ctx: CheckContext) -> list[CheckResu
         check_dispatch_lag(measured, ctx),
         *check_replica_shares(measured, ctx),
     ]
+
+
+def check_min_requests(measured: pd.DataFrame, ctx: CheckContext) -> CheckResult:
+    """At least ``min_requests`` measured requests."""
+    count = len(measured)
+    return _result("min_requests", count >= ctx.min_requests, count, ctx.min_requests,
+                   f"{count} measured requests (at least {ctx.min_requests} needed)")
 
 
 def check_request_count(measured: pd.DataFrame, ctx: CheckContext) -> CheckResult:
@@ -69,21 +77,23 @@ def check_error_share(measured: pd.DataFrame, ctx: CheckContext) -> CheckResult:
 
 def check_achieved_load(requests: pd.DataFrame, measured: pd.DataFrame,
                         ctx: CheckContext) -> CheckResult:
-    """Achieved concurrency (closed loop) or send rate (open loop) within load_tolerance."""
+    """Achieved concurrency (closed loop) or send rate (open loop) within its tolerance."""
     if len(measured) < 2:
         return _skipped("achieved_load", "fewer than two measured requests")
     if ctx.target_concurrency is not None:
         achieved = achieved_concurrency(requests, measured)
         target, name, unit = ctx.target_concurrency, "achieved_concurrency", "in flight"
+        tolerance = ctx.concurrency_tolerance
     elif ctx.target_rate_rps is not None:
         achieved = achieved_rate_rps(measured)
         target, name, unit = ctx.target_rate_rps, "achieved_rate_rps", "requests/s"
+        tolerance = ctx.rate_tolerance
     else:
         return _skipped("achieved_load", "neither target concurrency nor rate given")
     deviation = abs(achieved / target - 1)
-    return _result(name, deviation <= ctx.load_tolerance, round(achieved, 4), target,
+    return _result(name, deviation <= tolerance, round(achieved, 4), target,
                    f"achieved {achieved:.3g} {unit} against a target of {target:g} "
-                   f"({deviation:.0%} off, tolerance {ctx.load_tolerance:.0%})")
+                   f"({deviation:.0%} off, tolerance {tolerance:.0%})")
 
 
 def achieved_concurrency(requests: pd.DataFrame, measured: pd.DataFrame) -> float:

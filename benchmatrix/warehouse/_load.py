@@ -43,6 +43,17 @@ def upsert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     insert_run(con, run)
 
 
+def delete_scenario(con: duckdb.DuckDBPyConnection, run_id: str, scenario_id: str) -> None:
+    for table in RUN_TABLES[:-1]:  # every table but runs
+        con.execute(f"delete from {table} where run_id = $run_id and scenario_id = $scenario_id",
+                    {"run_id": run_id, "scenario_id": scenario_id})
+
+
+def upsert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    con.execute("delete from runs where run_id = $run_id", {"run_id": run.run_id})
+    insert_run(con, run)
+
+
 def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     con.execute(
         """
@@ -88,12 +99,21 @@ def insert_scenario(con: duckdb.DuckDBPyConnection, run_id: str, load: ScenarioL
         )
 
 
-def materialize_metrics(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> None:
-    """Fill scenario_metrics from the int_scenario_metrics view: one run, or every run."""
+def materialize_metrics(
+    con: duckdb.DuckDBPyConnection, run_id: str | None = None, scenario_id: str | None = None
+) -> None:
+    """Fill scenario_metrics from the int_scenario_metrics view: one scenario, a run, or all."""
+    if run_id is None:
+        con.execute("insert into scenario_metrics by name select * from int_scenario_metrics")
+        return
+    # plain equalities (no "$x is null or ...") so the filter reaches the requests scan
+    where, params = "run_id = $run_id", {"run_id": run_id}
+    if scenario_id is not None:
+        where, params = f"{where} and scenario_id = $scenario_id", {**params,
+                                                                    "scenario_id": scenario_id}
     con.execute(
-        "insert into scenario_metrics by name select * from int_scenario_metrics "
-        "where $run_id is null or run_id = $run_id",
-        {"run_id": run_id},
+        f"insert into scenario_metrics by name select * from int_scenario_metrics where {where}",
+        params,
     )
 
 

@@ -189,6 +189,34 @@ class Warehouse:
         ).fetchall()
         return {row[0] for row in rows}
 
+    def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
+        """Incremental load: upsert the run's row and replace only these scenarios' rows.
+
+        One transaction; the run's other scenarios stay as stored. Used to store each scenario
+        as soon as it finishes, so an interrupted run keeps what it completed.
+        """
+        self._require_writable()
+        with self._transaction(f"loading {len(scenarios)} scenario(s) of run {run.run_id}"):
+            _load.upsert_run(self._con, run)
+            for scenario in scenarios:
+                _load.delete_scenario(self._con, run.run_id, scenario.scenario_id)
+                _load.insert_scenario(self._con, run.run_id, scenario)
+                _load.materialize_metrics(self._con, run.run_id, scenario.scenario_id)
+
+    def upsert_run(self, run: RunRecord) -> None:
+        """Insert or replace the run's own row (status, ended_at...), leaving its scenarios."""
+        self._require_writable()
+        with self._transaction(f"recording run {run.run_id}"):
+            _load.upsert_run(self._con, run)
+
+    def passed_scenarios(self, run_id: str) -> set[str]:
+        """Scenario ids stored as passed in this run (for resuming the same run)."""
+        rows = self._con.execute(
+            "select scenario_id from scenarios where run_id = $run_id and status = 'passed'",
+            {"run_id": run_id},
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def completed_scenarios(self, matrix_name: str) -> set[str]:
         """Scenario ids of ``matrix_name`` that some loaded run stored as passed (for resuming)."""
         rows = self._con.execute(

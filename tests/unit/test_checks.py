@@ -98,6 +98,21 @@ def test_error_share_over_threshold_fails(ctx):
     assert validate_scenario(frame, ctx.model_copy(update={"max_error_share": 0.1})).passed
 
 
+def test_too_few_requests_fail(clean, ctx):
+    report = validate_scenario(clean, ctx.model_copy(update={"min_requests": 500}))
+    assert "min_requests" in _failed(report)
+
+
+def test_context_from_the_real_spec_thresholds():
+    from benchmatrix.spec import CheckThresholds
+
+    thresholds = CheckThresholds()
+    ctx = CheckContext.from_scenario(SimpleNamespace(checks=thresholds, load=None))
+    for name in ("max_error_share", "replica_share_tolerance", "max_dispatch_lag_p99_ms",
+                 "rate_tolerance", "concurrency_tolerance", "min_requests"):
+        assert getattr(ctx, name) == getattr(thresholds, name)
+
+
 def test_request_count_and_warmup(clean, ctx):
     assert "request_count_matches_plan" in _failed(validate_scenario(clean.iloc[:-1], ctx))
     unflagged = clean.assign(is_warmup=False)
@@ -159,10 +174,12 @@ def test_raise_if_failed_carries_the_failures(ctx):
 
 def test_context_from_scenario_reads_thresholds_and_load():
     scenario = SimpleNamespace(
-        checks=SimpleNamespace(max_error_share=0.01, replica_share_tolerance=None),
+        checks=SimpleNamespace(max_error_share=0.01, replica_share_tolerance=None,
+                               rate_tolerance=0.1, min_requests=10),
         load=SimpleNamespace(num_requests=64, warmup_requests=4, ignore_eos=True,
                              concurrency=None, rate_rps=2.5))
     ctx = CheckContext.from_scenario(scenario, replica_ids=["a"])
     assert (ctx.max_error_share, ctx.replica_share_tolerance) == (0.01, 0.25)
+    assert (ctx.rate_tolerance, ctx.concurrency_tolerance, ctx.min_requests) == (0.1, 0.25, 10)
     assert (ctx.planned_request_count, ctx.warmup_count, ctx.target_rate_rps) == (64, 4, 2.5)
     assert ctx.ignore_eos and ctx.replica_ids == ["a"] and ctx.target_concurrency is None

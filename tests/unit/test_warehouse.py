@@ -245,3 +245,21 @@ def test_query_parameters_are_bound_not_spliced(tmp_path):
 def test_read_only_open_of_missing_file_says_what_to_do(tmp_path):
     with pytest.raises(WarehouseError, match="does not exist"):
         Warehouse.open(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_load_scenarios_replaces_only_those_scenarios(tmp_path):
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        run = make_run(status="running")
+        c4, c8 = make_scenario(concurrency=4), make_scenario(concurrency=8)
+        wh.load_scenarios(run, [c4])
+        wh.load_scenarios(run, [c8])
+        wh.load_scenarios(run, [make_scenario(concurrency=4, status="failed_validation")])
+        statuses = wh.sql("select scenario_name, status from scenarios order by 1")
+        assert statuses.values.tolist() == [["h100x2/llama-3.1-8b/chat@c4", "failed_validation"],
+                                            ["h100x2/llama-3.1-8b/chat@c8", "passed"]]
+        assert _counts(wh, run.run_id)["requests"] == 2 * 208
+        assert _counts(wh, run.run_id)["scenario_metrics"] == 2
+        assert wh.passed_scenarios(run.run_id) == {c8.scenario_id}
+        wh.upsert_run(make_run(status="partial"))
+        assert wh.sql("select status from runs").status.tolist() == ["partial"]
+        assert _counts(wh, run.run_id)["scenarios"] == 2
