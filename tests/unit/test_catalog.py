@@ -21,7 +21,7 @@ from benchmatrix.catalog import (
 )
 from benchmatrix.errors import SpecError
 
-SHARED = Path("/work/shared/catalog")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "catalog"  # ../shared beside the checkout
 needs_csv = pytest.mark.skipif(not (SHARED / "models.csv").exists(), reason="sourced CSVs not on this machine")
 
 # Keys of meta-llama/Llama-3.1-8B-Instruct config.json (values as in models.csv row 1).

@@ -1,6 +1,6 @@
 """TP planner on sourced cases: divisibility, weights, KV one sequence, KV working set.
 
-Each case cites where the real-world behaviour comes from (see /work/shared/catalog/*.csv).
+Each case cites where the real-world behaviour comes from (see ../shared/catalog/*.csv).
 """
 
 from __future__ import annotations
