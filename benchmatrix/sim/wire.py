@@ -150,7 +150,7 @@ class Connection(asyncio.Protocol):
         self.busy = True
         self._keep_alive = request.keep_alive
         rid = request.headers.get("x-request-id")
-        self._request_id_header = b"x-request-id: %s\r\n" % rid.encode() if rid else b""
+        self._request_id_header = b"x-request-id: %s\r\n" % rid.encode("latin-1") if rid else b""
         self._handler.handle(request, self)
 
 
