@@ -1,5 +1,6 @@
 -- Staging: one row per request, with latencies in milliseconds.
 --   ttft_ms          send -> first visible content event
+--   ttft_any_ms      send -> first token of any kind (reasoning included)
 --   tpot_ms          (last event - first token) / (completion_tokens - 1): first token excluded
 --   itl_event_ms     mean gap between content events: (last - first event) / (events - 1)
 --   e2e_ms           send -> last content event
@@ -12,6 +13,7 @@ renamed as (
     select
         run_id,
         scenario_id,
+        request_id,
         request_index,
         is_warmup,
         worker_id,
@@ -27,6 +29,9 @@ renamed as (
         prompt_tokens,
         completion_tokens,
         event_count,
+        reasoning_event_count,
+        image_count,
+        input_bytes,
         intended_send_s,
         sent_s,
         first_token_s,
@@ -34,6 +39,7 @@ renamed as (
         coalesce(done_s, last_event_s, sent_s) as finished_s,
         (sent_s - intended_send_s) * 1000 as dispatch_lag_ms,
         (first_token_s - sent_s) * 1000 as ttft_ms,
+        (least(first_token_s, first_reasoning_s) - sent_s) * 1000 as ttft_any_ms,
         (last_event_s - sent_s) * 1000 as e2e_ms,
         case
             when completion_tokens > 1
