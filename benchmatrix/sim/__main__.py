@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens-per-event", type=int)
     p.add_argument("--replica-id")
     p.add_argument("--seed", type=int)
+    p.add_argument("--reasoning-fraction", type=float,
+                   help="chat: share of output streamed as delta.reasoning_content first")
     return p
 
 
@@ -45,7 +47,7 @@ def load_config(args: argparse.Namespace) -> SimEngineConfig:
     overrides: dict[str, Any] = {}
     if args.no_delay:
         overrides.update(time_scale=0.0, tokens_per_event=NO_DELAY_TOKENS_PER_EVENT)
-    for name in ("time_scale", "tokens_per_event", "replica_id", "seed"):
+    for name in ("time_scale", "tokens_per_event", "replica_id", "seed", "reasoning_fraction"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.config is not None:

@@ -111,6 +111,11 @@ class SimEngineConfig(BaseModel):
     natural_output_sigma: float = Field(
         default=0.8, ge=0, description="Log-normal sigma of natural output lengths."
     )
+    reasoning_fraction: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Chat only: share of each output streamed first as delta.reasoning_content "
+        "(a reasoning model); the rest as delta.content.",
+    )
     image_patch_px: int = Field(default=14, ge=1, description="Vision patch edge, pixels.")
     audio_tokens_per_s: float = Field(
         default=50.0, gt=0, description="Audio encoder tokens per second of audio (Whisper: 50)."

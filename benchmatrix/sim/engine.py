@@ -65,7 +65,8 @@ class RequestRecord:
 class RequestState:
     """Engine-side state of one in-flight request."""
 
-    __slots__ = ("sink", "enc", "gen", "seq", "record", "text_offset", "sent_tokens", "max_tokens")
+    __slots__ = ("sink", "enc", "gen", "seq", "record", "text_offset", "sent_tokens", "max_tokens",
+                 "reasoning_tokens")
 
     def __init__(self, sink: Sink, enc: StreamEncoder, gen: GenRequest, record: RequestRecord,
                  text_offset: int, max_tokens: int):
@@ -76,6 +77,7 @@ class RequestState:
         self.text_offset = text_offset
         self.sent_tokens = 0
         self.max_tokens = max_tokens
+        self.reasoning_tokens = 0  # the first N output tokens are reasoning (chat only)
         self.seq: Sequence
 
 
@@ -132,6 +134,9 @@ class Engine:
                              max_tokens)
         state.seq = Sequence(self._next_id, gen.prompt_tokens,
                              target_output_tokens(self.cfg, gen, max_tokens), payload=state)
+        if gen.kind == "chat":
+            target = state.seq.target_output_tokens
+            state.reasoning_tokens = round(target * self.cfg.reasoning_fraction)
         sink.on_abort = lambda: self._abort(state)
         if gen.stream:
             sink.start_stream()
@@ -203,10 +208,17 @@ class Engine:
                 state.sink.write_stream(self._content(state, state.sent_tokens == 0))
 
     def _content(self, state: RequestState, first: bool) -> bytes:
-        count = state.seq.output_tokens - state.sent_tokens
-        data = state.enc.content(text_bytes(state.text_offset, state.sent_tokens, count))
-        state.sent_tokens += count
-        return state.enc.role_chunk() + data if first else data
+        """Events for the unsent tokens: reasoning first (up to the boundary), then content."""
+        start, end, boundary = state.sent_tokens, state.seq.output_tokens, state.reasoning_tokens
+        data = state.enc.role_chunk() if first else b""
+        if start < boundary:
+            cut = min(end, boundary)
+            data += state.enc.reasoning(text_bytes(state.text_offset, start, cut - start))
+            start = cut
+        if start < end:
+            data += state.enc.content(text_bytes(state.text_offset, start, end - start))
+        state.sent_tokens = end
+        return data
 
     def _finish(self, state: RequestState) -> None:
         seq = state.seq
@@ -215,8 +227,10 @@ class Engine:
         usage = Usage(seq.prompt_tokens, seq.output_tokens)
         sim = state.record.as_dict()
         if not state.gen.stream:
-            text = text_bytes(state.text_offset, 0, seq.output_tokens)
-            state.sink.send(200, full_response(state.enc, text, reason, usage, sim))
+            cut = min(state.reasoning_tokens, seq.output_tokens)
+            text = text_bytes(state.text_offset, cut, seq.output_tokens - cut)
+            reasoning = text_bytes(state.text_offset, 0, cut)
+            state.sink.send(200, full_response(state.enc, text, reason, usage, sim, reasoning))
             return
         out = b""
         if seq.output_tokens > state.sent_tokens:

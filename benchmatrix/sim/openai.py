@@ -160,7 +160,7 @@ _ID_PREFIX = {"chat": "chatcmpl-", "completions": "cmpl-", "transcription": "trs
 class StreamEncoder:
     """Pre-encoded SSE fragments of one streaming response."""
 
-    __slots__ = ("kind", "head", "pre", "post", "request_id", "model", "created")
+    __slots__ = ("kind", "head", "pre", "pre_reasoning", "post", "request_id", "model", "created")
 
     def __init__(self, kind: Kind, request_id: str, model: str, created_s: int | None = None):
         self.kind = kind
@@ -169,6 +169,7 @@ class StreamEncoder:
         self.created = created_s if created_s is not None else int(time.time())
         self.head = b'data: {"id":"%s","object":"%s","created":%d,"model":%s,"choices":[' % (
             self.request_id.encode(), _OBJECT[kind], self.created, json.dumps(model).encode())
+        self.pre_reasoning = self.head + b'{"index":0,"delta":{"reasoning_content":"'
         if kind == "chat":
             self.pre = self.head + b'{"index":0,"delta":{"content":"'
             self.post = b'"},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -192,6 +193,10 @@ class StreamEncoder:
         """One content event carrying ``text``."""
         return self.pre + text + self.post
 
+    def reasoning(self, text: bytes) -> bytes:
+        """Chat only: one ``delta.reasoning_content`` event carrying ``text``."""
+        return self.pre_reasoning + text + self.post
+
     def finish(self, finish_reason: str) -> bytes:
         """The last choice chunk carrying ``finish_reason``."""
         reason = finish_reason.encode()
@@ -210,14 +215,17 @@ class StreamEncoder:
 
 
 def full_response(enc: StreamEncoder, text: bytes, finish_reason: str, usage: Usage,
-                  sim: dict[str, Any]) -> bytes:
+                  sim: dict[str, Any], reasoning: bytes = b"") -> bytes:
     """The non-streaming JSON body for ``enc.kind`` (``sim`` included as an extension)."""
     content = text.decode()
     if enc.kind == "transcription":
         return _dumps({"text": content.strip(), "usage": usage.as_dict(), "sim": sim})
     if enc.kind == "chat":
-        choice = {"index": 0, "message": {"role": "assistant", "content": content},
-                  "logprobs": None, "finish_reason": finish_reason}
+        message = {"role": "assistant", "content": content}
+        if reasoning:
+            message["reasoning_content"] = reasoning.decode()
+        choice = {"index": 0, "message": message, "logprobs": None,
+                  "finish_reason": finish_reason}
         obj = "chat.completion"
     else:
         choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish_reason}

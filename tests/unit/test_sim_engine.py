@@ -169,3 +169,28 @@ def test_parse_request_content_length_chunked_and_keep_alive() -> None:
     req = parse_request(buf)
     assert req is not None and req.body == b"abcde" and not req.keep_alive and not buf
     assert parse_request(bytearray(b"GET / HTTP/1.0\r\n\r\n")).keep_alive is False
+
+
+def test_reasoning_fraction_streams_reasoning_then_content() -> None:
+    from benchmatrix.sim.openai import parse_chat
+
+    async def scenario(stream: bool) -> FakeSink:
+        engine = Engine(fast_cfg(reasoning_fraction=0.25, tokens_per_event=3))
+        task = asyncio.create_task(engine.run())
+        gen = parse_chat({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
+                          "ignore_eos": True, "stream": stream}, 14)
+        sink = FakeSink()
+        engine.submit(gen, sink, None, 8, "/v1/chat/completions")
+        await asyncio.wait_for(sink.done.wait(), 10)
+        engine.stop()
+        await task
+        return sink
+
+    deltas = [e["choices"][0]["delta"] for e in asyncio.run(scenario(True)).events() if e["choices"]]
+    kinds = [(k, len(v.split())) for d in deltas for k, v in d.items() if k != "role" and v]
+    assert kinds == [("reasoning_content", 1), ("reasoning_content", 1), ("content", 2),
+                     ("content", 3), ("content", 1)]
+    body = json.loads(asyncio.run(scenario(False)).body)
+    message = body["choices"][0]["message"]
+    assert len(message["reasoning_content"].split()) == 2 and len(message["content"].split()) == 6
+    assert body["usage"]["completion_tokens"] == 8
