@@ -17,7 +17,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from benchmatrix.sim.config import SimEngineConfig
@@ -58,8 +58,11 @@ class RequestRecord:
     status: str = "running"  # running, ok, aborted
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (shallow: every field is a plain scalar)."""
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
 
 
 class RequestState:
