@@ -22,6 +22,8 @@ from typing import Any
 from benchmatrix.errors import DeployError
 from benchmatrix.replicas.base import (
     LABEL_MANAGED,
+    LABEL_RUN,
+    LABEL_SCENARIO,
     ReplicaHandle,
     ReplicaSpec,
     check_unique_ids,
@@ -95,7 +97,8 @@ class DockerBackend:
             raise
 
     def stop(self, handles: list[ReplicaHandle]) -> None:
-        """Stop each container (SIGTERM through tini, then SIGKILL), save its log, remove it."""
+        """Stop each container (SIGTERM through tini, then SIGKILL), save its log, remove it;
+        then remove anything else that still carries the deployment's run and scenario labels."""
         for handle in handles:
             container = self._get(handle.container_id)
             if container is None:
@@ -106,6 +109,9 @@ class DockerBackend:
                 pass
             self._save_logs(container, handle.log_path)
             self._remove(container)
+        for labels in {_deployment_labels(h) for h in handles}:
+            if labels:
+                self.cleanup_orphans(dict(labels))
 
     def alive(self, handle: ReplicaHandle) -> bool:
         """True while the replica's container is running."""
@@ -211,6 +217,12 @@ class DockerBackend:
         container = self._get(name)
         if container is not None:
             self._remove(container)
+
+
+def _deployment_labels(handle: ReplicaHandle) -> tuple[tuple[str, str], ...]:
+    """The run and scenario labels of a handle (what a whole deployment shares)."""
+    keys = (LABEL_RUN, LABEL_SCENARIO)
+    return tuple(sorted((k, v) for k, v in handle.labels.items() if k in keys))
 
 
 def _published_port(container: Any, container_port: int) -> int | None:
