@@ -223,3 +223,28 @@ def test_client_disconnect_aborts_the_request(sim: SimServer, client: httpx.Clie
         time.sleep(0.05)
     assert records["gone-1"]["status"] == "aborted"
     assert "benchmatrix_sim_requests_aborted_total" in client.get("/metrics").text
+
+
+def test_cli_sim_serve_with_flags_only() -> None:
+    code = ("import sys; from benchmatrix.cli import main; sys.argv = ['benchmatrix', 'sim', "
+            "'serve', '--preset', 'h200x2-llama70b', '--port', '0', '--no-delay', "
+            "'--replica-id', 'cli-1']; main()")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("listening on ")
+        cfg = httpx.get(url + "/sim/config", timeout=5).json()
+        assert cfg["tp_degree"] == 2 and cfg["time_scale"] == 0.0
+        assert cfg["tokens_per_event"] == 16 and cfg["replica_id"] == "cli-1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_bad_config_exits_2(tmp_path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"replica_id": "x", "unknown_field": 1}))
+    proc = subprocess.run([sys.executable, "-m", "benchmatrix.sim", "--config", str(path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 2 and "unknown_field" in proc.stderr
