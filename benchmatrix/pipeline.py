@@ -92,7 +92,13 @@ class ScenarioOutcome(BaseModel):
         if self.status == "failed_validation" and self.checks is not None:
             failed = ", ".join(r.check_name for r in self.checks.failed)
             return f"{self.scenario.name}: failed validation ({failed})"
-        return f"{self.scenario.name}: {self.status}: {self.error_message or ''}".rstrip(": ")
+        return f"{self.scenario.name}: {self.status}: {self.short_error()}".rstrip(": ")
+
+    def short_error(self, max_chars: int = 300) -> str:
+        """The error's first line, without a leading repeat of the scenario name."""
+        first = (self.error_message or "").splitlines()[0] if self.error_message else ""
+        first = first.replace(f"{self.scenario.name}: ", "", 1)
+        return first if len(first) <= max_chars else first[: max_chars - 3] + "..."
 
 
 class Deployment(BaseModel):
@@ -266,15 +272,25 @@ def plan(scenario: Scenario) -> TpPlan:
     return planner.plan_tp(scenario)
 
 
+def plan_one(scenario: Scenario) -> PlannedScenario:
+    """The scenario's plan, or why nothing fits (reported, not raised)."""
+    try:
+        return PlannedScenario(scenario=scenario, plan=planner.plan_tp(scenario))
+    except BenchmatrixError as exc:
+        return PlannedScenario(scenario=scenario, error=f"{type(exc).__name__}: {exc}")
+
+
 def plan_all(scenarios: list[Scenario]) -> list[PlannedScenario]:
     """Plan every scenario; one that cannot be planned is reported, not raised."""
-    out: list[PlannedScenario] = []
-    for scenario in scenarios:
-        try:
-            out.append(PlannedScenario(scenario=scenario, plan=planner.plan_tp(scenario)))
-        except BenchmatrixError as exc:
-            out.append(PlannedScenario(scenario=scenario, error=str(exc)))
-    return out
+    return [plan_one(scenario) for scenario in scenarios]
+
+
+def with_planned(outcome: ScenarioOutcome, planned: PlannedScenario) -> ScenarioOutcome:
+    """The outcome with its plan, or failed (ended) when nothing fits."""
+    if planned.plan is None:
+        return outcome.model_copy(update={"status": "failed", "error_message": planned.error,
+                                          "ended_at": _now()})
+    return with_plan(outcome, planned.plan)
 
 
 # ----------------------------------------------------------------------------- deploy

@@ -32,7 +32,7 @@ def plan_table(planned: Sequence[Any]) -> str:
     for item in planned:
         s, p = item.scenario, item.plan
         if p is None:
-            rows.append([s.name, "-", "-", "-", "-", "-", f"NO FIT: {item.error}"])
+            rows.append([s.name, "-", "-", "-", "-", "-", f"NO FIT: {item.error.replace(s.name + ': ', '', 1)}"])
             continue
         rejected = "; ".join(f"TP{r.tp_degree}: {r.reason}" for r in p.rejected)
         rows.append([s.name, p.tp_degree, p.replicas, round(p.weights_gib_per_gpu, 1),
@@ -97,7 +97,7 @@ def failures_table(outcomes: Sequence[Any]) -> str | None:
 
 def _why(outcome: Any) -> str:
     if outcome.error_message:
-        return outcome.error_message.splitlines()[0]
+        return outcome.short_error()
     if outcome.checks is not None and outcome.checks.failed:
         return "failed checks: " + ", ".join(c.check_name for c in outcome.checks.failed)
     return "-"

@@ -60,12 +60,9 @@ def run_stages(ctx: pipeline.RunContext, scenario: Any) -> pipeline.ScenarioOutc
     outcome = pipeline.begin_outcome(scenario)
     with concurrency(limits.hardware_limit_name(ctx, scenario), occupy=1, strict=True):
         try:
-            plan = t.plan_tp(scenario)
-            outcome = pipeline.with_plan(outcome, plan)
-            logger.info("plan: TP%d x %d replica(s): %s", plan.tp_degree, plan.replicas, plan.reason)
-            outcome = _deploy_and_load(ctx, scenario, plan, outcome)
-            report = t.validate(scenario, plan, outcome.load_result, outcome.replica_stats)
-            outcome = pipeline.with_checks(outcome, report)
+            outcome = pipeline.with_planned(outcome, t.plan_tp(scenario))
+            if outcome.plan is not None:
+                outcome = _deploy_load_validate(ctx, scenario, outcome)
         except BenchmatrixError as exc:
             outcome = pipeline.with_error(outcome, exc)
         except Exception as exc:  # a bug must still leave the scenario recorded as failed
@@ -73,6 +70,14 @@ def run_stages(ctx: pipeline.RunContext, scenario: Any) -> pipeline.ScenarioOutc
             outcome = pipeline.with_error(outcome, exc)
     _log_outcome(outcome)
     return outcome
+
+
+def _deploy_load_validate(ctx: Any, scenario: Any, outcome: Any) -> Any:
+    plan = outcome.plan
+    get_run_logger().info("plan: TP%d x %d replica(s): %s", plan.tp_degree, plan.replicas, plan.reason)
+    outcome = _deploy_and_load(ctx, scenario, plan, outcome)
+    report = t.validate(scenario, plan, outcome.load_result, outcome.replica_stats)
+    return pipeline.with_checks(outcome, report)
 
 
 def _deploy_and_load(ctx: Any, scenario: Any, plan: Any, outcome: Any) -> Any:

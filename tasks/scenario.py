@@ -43,7 +43,8 @@ def expand_matrix(matrix: Any) -> list[Any]:
 
 @task(name="plan-tp", cache_policy=NO_CACHE)
 def plan_tp(scenario: Any) -> Any:
-    return pipeline.plan(scenario)
+    """The scenario's plan or why nothing fits (a PlannedScenario; never raises for no fit)."""
+    return pipeline.plan_one(scenario)
 
 
 @task(name="plan-matrix", cache_policy=NO_CACHE)
