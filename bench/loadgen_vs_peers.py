@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -276,8 +277,7 @@ def run_aiperf(bin_dir: Path, url: str, model: str, tok: Path, c: int, n: int,
            "--request-count", str(n), "--synthetic-input-tokens-mean", str(PROMPT_TOKENS),
            "--synthetic-input-tokens-stddev", "0", "--output-tokens-mean", str(OUTPUT_TOKENS),
            "--output-tokens-stddev", "0", "--extra-inputs", "ignore_eos:true",
-           "--tokenizer", str(tok), "--artifact-dir", str(art), "--ui-type", "none",
-           "--warmup-request-count", "0"]
+           "--tokenizer", str(tok), "--artifact-dir", str(art), "--ui-type", "none"]
     # no HF_HUB_OFFLINE: aiperf's offline mode only looks in the hub cache, not at local dirs
     rc, cpu, wall, tail = run_measured(cmd, cwd=workdir)
     row = Row("aiperf", c, cpu_s_per_1000=cpu * 1000 / n, wall_s=wall)
@@ -335,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-peers", action="store_true")
     p.add_argument("--peers", nargs="*", default=list(PEERS))
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
 
     port = free_port()
     sim = start_sim(port)
