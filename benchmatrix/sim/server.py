@@ -127,21 +127,22 @@ def parse_transcription(request: Request, cfg: SimEngineConfig) -> GenRequest:
         seconds = wav_seconds(fields["file"])
     except CostingError as exc:
         raise RequestError(str(exc)) from exc
-    form: dict[str, Any] = {k: v.decode("utf-8", "replace") for k, v in fields.items() if k != "file"}
-    for name in ("max_tokens", "max_completion_tokens", "min_tokens"):
-        if name in form:
-            form[name] = _form_int(form[name], name)
-    for name in ("stream", "ignore_eos"):
-        form[name] = form.get(name, "false").lower() == "true"
-    if form.pop("stream_include_usage", "false") == "true":
-        form["stream_options"] = {"include_usage": True}
-    prompt = form.pop("prompt", "")
-    tokens = audio_tokens(seconds, cfg.audio_tokens_per_s) + count_text_tokens(prompt)
-    body = {k: v for k, v in form.items() if k in (
-        "max_tokens", "max_completion_tokens", "min_tokens", "stream", "ignore_eos", "stream_options")}
-    gen = make_request(body, "transcription", tokens, fields["file"][-256:])
+    form = {k: v.decode("utf-8", "replace") for k, v in fields.items() if k != "file"}
+    tokens = audio_tokens(seconds, cfg.audio_tokens_per_s) + count_text_tokens(form.get("prompt", ""))
+    gen = make_request(_form_body(form), "transcription", tokens, fields["file"][-256:])
     gen.audio_seconds = seconds
     return gen
+
+
+def _form_body(form: dict[str, str]) -> dict[str, Any]:
+    """The generation options of a transcription form as a JSON-style body."""
+    body: dict[str, Any] = {name: _form_int(form[name], name) for name in
+                            ("max_tokens", "max_completion_tokens", "min_tokens") if name in form}
+    for name in ("stream", "ignore_eos"):
+        body[name] = form.get(name, "false").lower() == "true"
+    if form.get("stream_include_usage", "false").lower() == "true":
+        body["stream_options"] = {"include_usage": True}
+    return body
 
 
 def _form_int(value: str, name: str) -> int:
@@ -195,41 +196,53 @@ def render_metrics(engine: Engine) -> bytes:
 
 # process ------------------------------------------------------------------------------------
 async def serve(cfg: SimEngineConfig, host: str, port: int) -> int:
-    """Serve until SIGTERM/SIGINT; returns the process exit code."""
+    """Serve until SIGTERM/SIGINT; returns the process exit code (0, 1, or 3 port in use)."""
     loop = asyncio.get_running_loop()
     engine = Engine(cfg)
     app = SimApp(cfg, engine)
     conns: set[Connection] = set()
-    common = b"server: benchmatrix-sim\r\nx-benchmatrix-replica: %s\r\n" % cfg.replica_id.encode()
-    try:
-        server = await loop.create_server(lambda: Connection(app, common, conns), host, port,
-                                          reuse_address=True, backlog=4096)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            print(f"error: port {port} on {host} is already in use", file=sys.stderr, flush=True)
-            return EXIT_PORT_IN_USE
-        print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
-        return 1
+    server = await _listen(app, conns, host, port)
+    if isinstance(server, int):
+        return server
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     engine_task = loop.create_task(engine.run())
     engine_task.add_done_callback(lambda _task: stop.set())  # a crashed engine ends the process
     sweeper = loop.create_task(_sweep_idle(conns))
-    bound_port = server.sockets[0].getsockname()[1]
     app.ready = True
-    print(f"listening on http://{host}:{bound_port}", flush=True)
+    print(f"listening on http://{host}:{server.sockets[0].getsockname()[1]}", flush=True)
     await stop.wait()
+    sweeper.cancel()
+    return await _shutdown(server, engine, engine_task, conns)
+
+
+async def _listen(app: SimApp, conns: set[Connection], host: str,
+                  port: int) -> asyncio.base_events.Server | int:
+    """Bind the listening socket, or print one line and return the exit code."""
+    common = b"server: benchmatrix-sim\r\nx-benchmatrix-replica: %s\r\n" % app.cfg.replica_id.encode()
+    try:
+        return await asyncio.get_running_loop().create_server(
+            lambda: Connection(app, common, conns), host, port, reuse_address=True, backlog=4096)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"error: port {port} on {host} is already in use", file=sys.stderr, flush=True)
+            return EXIT_PORT_IN_USE
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
+        return 1
+
+
+async def _shutdown(server: asyncio.base_events.Server, engine: Engine,
+                    engine_task: asyncio.Task[None], conns: set[Connection]) -> int:
+    """Stop accepting, stop the engine, close connections; 1 if the engine loop had crashed."""
     server.close()
     engine.stop()
-    sweeper.cancel()
     for conn in list(conns):
         if conn.transport is not None:
             conn.transport.close()
     await asyncio.wait([engine_task], timeout=1.0)
     if engine_task.done() and not engine_task.cancelled() and engine_task.exception():
-        crash = engine_task.exception()
-        print(f"error: engine loop crashed: {crash!r}", file=sys.stderr, flush=True)
+        print(f"error: engine loop crashed: {engine_task.exception()!r}", file=sys.stderr, flush=True)
         return 1
     return 0
 
