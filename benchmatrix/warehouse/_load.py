@@ -17,8 +17,12 @@ from benchmatrix.warehouse.records import RunRecord, ScenarioLoad
 
 # Delete order for replacing a run: children first. Constant identifiers, never user input.
 RUN_TABLES = (
-    "scenario_metrics", "checks", "replica_stats", "requests", "scenarios", "runs"
+    "scenario_replica_counts", "scenario_metrics", "checks", "replica_stats", "requests",
+    "scenarios", "runs",
 )
+# Incremental models: table <- the int_ view it materializes (constant identifiers).
+MATERIALIZED = {"scenario_metrics": "int_scenario_metrics",
+                "scenario_replica_counts": "int_replica_counts"}
 REQUIRED_REQUEST_COLUMNS = frozenset({"request_index", "is_warmup", "status"})
 _INCOMING_VIEW = "_benchmatrix_incoming_requests"
 
@@ -99,22 +103,21 @@ def insert_scenario(con: duckdb.DuckDBPyConnection, run_id: str, load: ScenarioL
         )
 
 
-def materialize_metrics(
+def materialize(
     con: duckdb.DuckDBPyConnection, run_id: str | None = None, scenario_id: str | None = None
 ) -> None:
-    """Fill scenario_metrics from the int_scenario_metrics view: one scenario, a run, or all."""
-    if run_id is None:
-        con.execute("insert into scenario_metrics by name select * from int_scenario_metrics")
-        return
-    # plain equalities (no "$x is null or ...") so the filter reaches the requests scan
-    where, params = "run_id = $run_id", {"run_id": run_id}
+    """Fill each materialized table from its int_ view: for one scenario, one run, or all.
+
+    Callers delete the rows being replaced first (delete_run / delete_scenario).
+    """
+    where, params = "true", {}
+    if run_id is not None:  # plain equalities, so the filter reaches the requests scan
+        where, params = "run_id = $run_id", {"run_id": run_id}
     if scenario_id is not None:
         where, params = f"{where} and scenario_id = $scenario_id", {**params,
                                                                     "scenario_id": scenario_id}
-    con.execute(
-        f"insert into scenario_metrics by name select * from int_scenario_metrics where {where}",
-        params,
-    )
+    for table, view in MATERIALIZED.items():
+        con.execute(f"insert into {table} by name select * from {view} where {where}", params)
 
 
 def _insert_scenario_row(con: duckdb.DuckDBPyConnection, run_id: str, load: ScenarioLoad) -> None:

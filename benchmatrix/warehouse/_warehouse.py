@@ -24,7 +24,6 @@ from benchmatrix.warehouse.records import RunRecord, ScenarioLoad
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE = Path(".data/benchmatrix.duckdb")
-_METRICS_MIGRATION = 3  # creates scenario_metrics, filled at load time
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -110,9 +109,8 @@ class Warehouse:
             applied.append(migration.version)
         if target is None or target >= known:
             self._create_views()
-            if _METRICS_MIGRATION in applied and current > 0:  # an upgrade: backfill old runs
-                with self._transaction("backfilling scenario_metrics"):
-                    _load.materialize_metrics(self._con)
+            if applied and current > 0:  # an upgrade: rebuild the incremental models
+                self._rebuild_materialized()
         return applied
 
     def _apply(self, migration: Any) -> None:
@@ -130,6 +128,12 @@ class Warehouse:
             for view in load_views():
                 # view.name matched [a-z][a-z0-9_]* from the file name: a whitelisted identifier
                 self._con.execute(f"create or replace view {view.name} as\n{view.sql}")
+
+    def _rebuild_materialized(self) -> None:
+        with self._transaction("rebuilding materialized tables"):
+            for table in _load.MATERIALIZED:  # constant identifiers
+                self._con.execute(f"delete from {table}")
+            _load.materialize(self._con)
 
     def _require_current(self) -> None:
         known = max((m.version for m in load_migrations()), default=0)
@@ -160,7 +164,7 @@ class Warehouse:
             _load.insert_run(self._con, run)
             for scenario in scenarios:
                 _load.insert_scenario(self._con, run.run_id, scenario)
-            _load.materialize_metrics(self._con, run.run_id)
+            _load.materialize(self._con, run.run_id)
 
     def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
         """Upsert the run row and replace just these scenarios of it, in ONE transaction.
@@ -201,7 +205,7 @@ class Warehouse:
             for scenario in scenarios:
                 _load.delete_scenario(self._con, run.run_id, scenario.scenario_id)
                 _load.insert_scenario(self._con, run.run_id, scenario)
-                _load.materialize_metrics(self._con, run.run_id, scenario.scenario_id)
+                _load.materialize(self._con, run.run_id, scenario.scenario_id)
 
     def upsert_run(self, run: RunRecord) -> None:
         """Insert or replace the run's own row (status, ended_at...), leaving its scenarios."""

@@ -6,16 +6,9 @@ with reported as (
 ),
 
 observed as (
-    select
-        run_id,
-        scenario_id,
-        replica_id,
-        count(*) as request_count,
-        count(*) filter (where not is_ok) as error_count,
-        'client' as count_source
-    from stg_requests
-    where not is_warmup and replica_id is not null
-    group by run_id, scenario_id, replica_id
+    -- int_replica_counts, materialized per run by load_run
+    select run_id, scenario_id, replica_id, request_count, error_count, 'client' as count_source
+    from scenario_replica_counts
 ),
 
 unioned as (
