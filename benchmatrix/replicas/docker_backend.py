@@ -163,8 +163,8 @@ class DockerBackend:
                     code = container.attrs.get("State", {}).get("ExitCode")
                     raise self._failure(spec, container, log_path, f"container exited with code {code}")
                 port = _published_port(container, args.container_port)
-                url = f"http://{self.connect_host}:{port}{spec.health_path}" if port else None
-                if url and is_healthy(probe, url):
+                url = f"http://{self.connect_host}:{port}{spec.health_path}"
+                if port is not None and is_healthy(probe, url):
                     return ReplicaHandle(
                         replica_id=spec.replica_id, backend=self.name, host=self.connect_host, port=port,
                         container_id=container.id, log_path=log_path, labels=dict(args.labels),
@@ -239,10 +239,11 @@ def connect(docker_host: str | None, timeout_s: int = 120) -> Any:
 
     try:
         if docker_host:
-            client = docker.DockerClient(base_url=docker_host, timeout=timeout_s,
-                                         use_ssh_client=docker_host.startswith("ssh://"))
+            ssh = docker_host.startswith("ssh://")
+            client = docker.DockerClient(  # type: ignore[attr-defined]
+                base_url=docker_host, timeout=timeout_s, use_ssh_client=ssh)
         else:
-            client = docker.from_env(timeout=timeout_s)
+            client = docker.from_env(timeout=timeout_s)  # type: ignore[attr-defined]
         client.ping()
     except docker.errors.DockerException as exc:
         where = docker_host or "DOCKER_HOST / the default socket"

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from benchmatrix.errors import DeployError
 from benchmatrix.ports import free_port, port_is_free
 from benchmatrix.replicas.base import (
@@ -223,7 +225,7 @@ class ProcessBackend:
                     time.sleep(self.poll_interval_s)
         return [ready[p.spec.replica_id] for p in launched]
 
-    def _check_one(self, client: object, pending: _Pending) -> ReplicaHandle | None:
+    def _check_one(self, client: httpx.Client, pending: _Pending) -> ReplicaHandle | None:
         spec = pending.spec
         code = pending.proc.poll()
         if code is not None:
@@ -232,7 +234,7 @@ class ProcessBackend:
                 f"(port {pending.port}); last log lines from {pending.log_path}:\n{log_tail(pending.log_path)}"
             )
         url = f"http://{spec.host}:{pending.port}{spec.health_path}"
-        if is_healthy(client, url):  # type: ignore[arg-type]
+        if is_healthy(client, url):
             return ReplicaHandle(
                 replica_id=spec.replica_id, backend=self.name, host=spec.host, port=pending.port,
                 pid=pending.proc.pid, log_path=pending.log_path, labels=pending.labels,

@@ -116,3 +116,9 @@ def test_shares_sum_to_one_and_count_every_served_request(assignments: list[int]
     assert sum(s.requests for s in shares) == len(assignments)
     assert sum(s.share for s in shares) == pytest.approx(1.0)
     assert all(isinstance(e, AccessLogEntry) for e in entries)
+
+
+def test_all_replicas_down_names_the_group_not_a_replica() -> None:
+    entry = parse_access_line(_line(addr="benchmatrix_replicas", status="502", upstream_status="502", urt="0.000"))
+    assert entry.upstream_addrs == ("benchmatrix_replicas",)
+    assert [s.errors for s in replica_shares([entry], UPSTREAMS)] == [0, 0]
