@@ -1,7 +1,7 @@
 """Named configurations for serving without a config file: ``<gpu>[x<tp>]-<model>[-fp8]``.
 
 Examples: ``h100-llama8b``, ``h200x2-llama70b``, ``h100x4-llama70b-fp8``, ``h200x8-deepseekv3``.
-GPU and model facts are copied from /work/shared/catalog (gpus.csv, models.csv); KV capacity is a
+GPU and model facts are copied from ../shared/catalog (gpus.csv, models.csv); KV capacity is a
 rough estimate (90 % of memory minus weights, bf16 KV) - the pipeline passes the planner's.
 """
 
