@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import signal
 import subprocess
@@ -221,6 +222,11 @@ class Balancer:
         if self._own_tmp:
             shutil.rmtree(self.prefix / "tmp", ignore_errors=True)
 
+    def replica_shares(self) -> list[ReplicaShare]:
+        """Per-replica accounting from this balancer's access and error logs (after the run)."""
+        return replica_shares(parse_access_log(self.access_log_path), self.plan.upstreams,
+                              parse_error_log(self.error_log_path))
+
     def alive(self) -> bool:
         """True while the NGINX master runs."""
         return self._proc is not None and self._proc.poll() is None
@@ -312,7 +318,8 @@ class ReplicaShare(BaseModel):
     share: float = Field(ge=0, le=1, description="requests / all requests a replica answered.")
     mean_upstream_response_time_ms: float | None
     p99_upstream_response_time_ms: float | None = Field(description="Linear-interpolated 99th percentile.")
-    errors: int = Field(ge=0, description="Failed attempts: 5xx answers and refused/timed-out tries.")
+    errors: int = Field(ge=0, description="Failed attempts: 5xx, refused/timed-out tries, truncated streams.")
+    truncated: int = Field(default=0, ge=0, description="Streams broken off after the 200 header (in errors).")
 
 
 def _split_multi(value: str) -> list[str]:
@@ -379,43 +386,101 @@ def _attempt_failed(status: int | None) -> bool:
     return status is None or status >= 500
 
 
-def replica_shares(entries: Iterable[AccessLogEntry], upstreams: Sequence[Upstream]) -> list[ReplicaShare]:
-    """Per-replica request counts, shares, upstream response times and errors, in ``upstreams`` order.
+class UpstreamError(BaseModel):
+    """One upstream failure from NGINX's error log."""
 
-    A request belongs to the replica of its last attempt; every earlier attempt of a failed-over
-    request, and a final attempt answered with 5xx or no status, counts as an error of that replica.
-    Requests no replica answered (e.g. 502 with no upstream) are in no share.
-    """
-    by_addr = {u.addr: u.replica_id for u in upstreams}
-    served: dict[str, list[float]] = {u.replica_id: [] for u in upstreams}
-    counts = {u.replica_id: 0 for u in upstreams}
-    errors = {u.replica_id: 0 for u in upstreams}
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time: str = Field(description="'YYYY/MM/DD HH:MM:SS' as NGINX writes it (local time).")
+    kind: Literal["connect", "header", "truncated", "other"] = Field(
+        description="connect: refused/timed out before sending; header: failed before the response "
+        "header; truncated: failed after the header, mid-body (the access log still says 200)."
+    )
+    upstream_addr: str | None = Field(description="host:port of the replica, when NGINX names it.")
+    message: str
+
+
+_ERROR_LINE = re.compile(
+    r"^(?P<time>\S+ \S+) \[(?P<level>\w+)\] \d+#\d+: (?:\*\d+ )?(?P<message>.*?)"
+    r"(?:, client: .*?upstream: \"[a-z]+://(?P<addr>[^/\"]+)[^\"]*\")?(?:, host: .*)?$"
+)
+
+
+def _error_kind(message: str) -> Literal["connect", "header", "truncated", "other"]:
+    if "while connecting to upstream" in message:
+        return "connect"
+    if "while reading response header from upstream" in message:
+        return "header"
+    if "while reading upstream" in message:
+        return "truncated"
+    return "other"
+
+
+def parse_error_log(path: Path) -> list[UpstreamError]:
+    """Upstream failures (``[error]`` lines naming an upstream) from a balancer's error log."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        match = _ERROR_LINE.match(line)
+        if match and match["level"] == "error" and match["addr"]:
+            found.append(UpstreamError(time=match["time"], kind=_error_kind(match["message"]),
+                                       upstream_addr=match["addr"], message=match["message"]))
+    return found
+
+
+def _tally(entries: Iterable[AccessLogEntry], by_addr: dict[str, str]) -> tuple[
+        dict[str, int], dict[str, int], dict[str, list[float]]]:
+    """Per replica: requests served (last attempt), failed attempts, response times in ms."""
+    counts = {rid: 0 for rid in by_addr.values()}
+    errors = {rid: 0 for rid in by_addr.values()}
+    times: dict[str, list[float]] = {rid: [] for rid in by_addr.values()}
     for entry in entries:
-        statuses = list(entry.upstream_statuses) + [None] * (len(entry.upstream_addrs) - len(entry.upstream_statuses))
+        statuses = list(entry.upstream_statuses) + [None] * len(entry.upstream_addrs)
+        last = len(entry.upstream_addrs) - 1
         for index, addr in enumerate(entry.upstream_addrs):
             replica = by_addr.get(addr)
             if replica is None:
                 continue
-            is_last = index == len(entry.upstream_addrs) - 1
-            if not is_last or _attempt_failed(statuses[index]):
+            if index < last or _attempt_failed(statuses[index]):
                 errors[replica] += 1
-            if is_last:
+            if index == last:
                 counts[replica] += 1
                 if entry.upstream_response_time_s is not None:
-                    served[replica].append(entry.upstream_response_time_s * 1000.0)
+                    times[replica].append(entry.upstream_response_time_s * 1000.0)
+    return counts, errors, times
+
+
+def replica_shares(
+    entries: Iterable[AccessLogEntry], upstreams: Sequence[Upstream],
+    upstream_errors: Iterable[UpstreamError] = (),
+) -> list[ReplicaShare]:
+    """Per-replica request counts, shares, upstream response times and errors, in ``upstreams`` order.
+
+    A request belongs to the replica of its last attempt; every earlier attempt of a failed-over
+    request, and a final attempt answered with 5xx or no status, counts as an error of that replica.
+    Requests no replica answered (e.g. 502 with no upstream) are in no share. ``upstream_errors``
+    (from :func:`parse_error_log`) adds the streams a replica broke off after its 200 header
+    (``truncated``), which the access log cannot show.
+    """
+    by_addr = {u.addr: u.replica_id for u in upstreams}
+    counts, errors, times = _tally(entries, by_addr)
+    truncated = {u.replica_id: 0 for u in upstreams}
+    for error in upstream_errors:
+        replica = by_addr.get(error.upstream_addr or "")
+        if replica is not None and error.kind == "truncated":
+            truncated[replica] += 1
     total = sum(counts.values())
     return [
         ReplicaShare(
-            replica_id=u.replica_id,
-            requests=counts[u.replica_id],
-            share=counts[u.replica_id] / total if total else 0.0,
-            mean_upstream_response_time_ms=(
-                sum(served[u.replica_id]) / len(served[u.replica_id]) if served[u.replica_id] else None
-            ),
-            p99_upstream_response_time_ms=percentile(served[u.replica_id], 99) if served[u.replica_id] else None,
-            errors=errors[u.replica_id],
+            replica_id=rid, requests=counts[rid], share=counts[rid] / total if total else 0.0,
+            mean_upstream_response_time_ms=sum(times[rid]) / len(times[rid]) if times[rid] else None,
+            p99_upstream_response_time_ms=percentile(times[rid], 99) if times[rid] else None,
+            errors=errors[rid] + truncated[rid], truncated=truncated[rid],
         )
-        for u in upstreams
+        for rid in (u.replica_id for u in upstreams)
     ]
 
 
@@ -439,6 +504,7 @@ __all__ = [
     "Upstream",
     "parse_access_line",
     "parse_access_log",
+    "parse_error_log",
     "percentile",
     "plan_for_replicas",
     "render_config",

@@ -122,3 +122,35 @@ def test_all_replicas_down_names_the_group_not_a_replica() -> None:
     entry = parse_access_line(_line(addr="benchmatrix_replicas", status="502", upstream_status="502", urt="0.000"))
     assert entry.upstream_addrs == ("benchmatrix_replicas",)
     assert [s.errors for s in replica_shares([entry], UPSTREAMS)] == [0, 0]
+
+
+ERROR_LOG = """\
+2026/12/04 20:58:59 [error] 8893#8893: *5 upstream prematurely closed connection while reading upstream, client: 127.0.0.1, server: benchmatrix, request: "POST /v1/completions HTTP/1.1", upstream: "http://127.0.0.1:9002/v1/completions", host: "127.0.0.1:45307"
+2026/12/04 20:58:59 [error] 8893#8893: *14 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: benchmatrix, request: "POST /v1/completions HTTP/1.1", upstream: "http://127.0.0.1:9002/v1/completions", host: "127.0.0.1:45307"
+2026/12/04 20:58:59 [warn] 8893#8893: *14 upstream server temporarily disabled while connecting to upstream, client: 127.0.0.1, server: benchmatrix, request: "POST /v1/completions HTTP/1.1", upstream: "http://127.0.0.1:9002/v1/completions", host: "127.0.0.1:45307"
+2026/12/04 20:58:42 [error] 18670#18670: *5 upstream prematurely closed connection while reading response header from upstream, client: 127.0.0.1, server: benchmatrix, request: "POST /v1/chat/completions HTTP/1.1", upstream: "http://127.0.0.1:9001/v1/chat/completions", host: "127.0.0.1:33639"
+2026/12/04 20:59:00 [notice] 1#1: signal process started
+"""
+
+
+def test_parse_error_log_classifies_upstream_failures(tmp_path: Path) -> None:
+    from benchmatrix.balancer import parse_error_log
+
+    log = tmp_path / "error.log"
+    log.write_text(ERROR_LOG)
+    errors = parse_error_log(log)
+    assert [(e.kind, e.upstream_addr) for e in errors] == [
+        ("truncated", "127.0.0.1:9002"), ("connect", "127.0.0.1:9002"), ("header", "127.0.0.1:9001")]
+    assert errors[0].message.startswith("upstream prematurely closed connection")
+    assert parse_error_log(tmp_path / "missing.log") == []
+
+
+def test_truncated_streams_count_as_errors_of_their_replica(tmp_path: Path) -> None:
+    from benchmatrix.balancer import parse_error_log
+
+    log = tmp_path / "error.log"
+    log.write_text(ERROR_LOG)
+    entries = [parse_access_line(_line(addr="127.0.0.1:9002")) for _ in range(2)]
+    r0, r1 = replica_shares(entries, UPSTREAMS, parse_error_log(log))
+    assert (r1.requests, r1.errors, r1.truncated) == (2, 1, 1)
+    assert (r0.errors, r0.truncated) == (0, 0)  # header failures already show in the access log
