@@ -131,7 +131,8 @@ class RunSummary(BaseModel):
 def new_run_context(matrix: Matrix, matrix_path: str | Path, data_dir: str | Path | None = None,
                     run_id: str | None = None) -> RunContext:
     """The run's identity and paths (``run_id`` given: resume that run)."""
-    return _new_run_context(matrix.name, matrix_path, Path(data_dir) if data_dir else None, run_id)
+    root = Path(data_dir).resolve() if data_dir else None  # absolute: other hosts get it too
+    return _new_run_context(matrix.name, matrix_path, root, run_id)
 
 
 def run_record(ctx: RunContext, status: str, ended_at: datetime | None = None) -> RunRecord:
