@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from benchmatrix.errors import ValidationFailed
 
 Observed = float | int | bool | str | list[Any] | dict[str, Any] | None
+Level = Literal["request", "scenario"]
 
 
 class CheckContext(BaseModel):
@@ -81,12 +82,13 @@ class CheckResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check_name: str
-    level: Literal["request", "scenario"]
+    level: Level
     passed: bool
     observed: Observed = None
     expected: Observed = None
     message: str = ""
-    skipped: bool = Field(False, description="Not evaluated (a fact it needs was not given).")
+    skipped: bool = Field(default=False,
+                          description="Not evaluated (a fact it needs was not given).")
 
 
 class CheckReport(BaseModel):

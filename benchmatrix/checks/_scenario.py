@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmatrix.checks._models import CheckContext, CheckResult
+from benchmatrix.checks._models import CheckContext, CheckResult, Observed
 
-LEVEL = "scenario"
 
 
 def scenario_checks(requests: pd.DataFrame, ctx: CheckContext) -> list[CheckResult]:
@@ -80,6 +79,7 @@ def check_achieved_load(requests: pd.DataFrame, measured: pd.DataFrame,
     """Achieved concurrency (closed loop) or send rate (open loop) within its tolerance."""
     if len(measured) < 2:
         return _skipped("achieved_load", "fewer than two measured requests")
+    target: float
     if ctx.target_concurrency is not None:
         achieved = achieved_concurrency(requests, measured)
         target, name, unit = ctx.target_concurrency, "achieved_concurrency", "in flight"
@@ -181,15 +181,15 @@ def _finished_s(requests: pd.DataFrame) -> np.ndarray:
     for column in ("last_event_s", "done_s"):  # later columns win where set
         if column in requests.columns:
             finished = requests[column].astype(float).fillna(finished)
-    return finished.to_numpy(float)
+    return np.asarray(finished.to_numpy(float), dtype=float)
 
 
-def _result(name: str, passed: bool, observed: object, expected: object,
+def _result(name: str, passed: bool, observed: Observed, expected: Observed,
             message: str) -> CheckResult:
-    return CheckResult(check_name=name, level=LEVEL, passed=bool(passed), observed=observed,
-                       expected=expected, message=message)
+    return CheckResult(check_name=name, level="scenario", passed=bool(passed),
+                       observed=observed, expected=expected, message=message)
 
 
 def _skipped(name: str, why: str) -> CheckResult:
-    return CheckResult(check_name=name, level=LEVEL, passed=True, skipped=True,
+    return CheckResult(check_name=name, level="scenario", passed=True, skipped=True,
                        message=f"skipped: {why}")

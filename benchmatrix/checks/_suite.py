@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmatrix.checks._models import CheckContext, CheckResult
+from benchmatrix.checks._models import CheckContext, CheckResult, Level
 
 REQUIRED_COLUMNS = (
     "request_index", "is_warmup", "worker_id", "intended_send_s", "sent_s", "first_token_s",
@@ -37,7 +37,7 @@ class Expect:
     """One expectation to build: GE class name, its arguments, and how to report it."""
 
     check_name: str
-    level: str
+    level: Level
     kind: str
     kwargs: dict[str, Any]
     columns: tuple[str, ...]
@@ -170,7 +170,9 @@ def _validate(frame: pd.DataFrame, specs: list[Expect]) -> dict[str, CheckResult
     return results
 
 
-def _to_check_result(spec: Expect, success: bool, detail: dict, exception: Any) -> CheckResult:
+def _to_check_result(
+    spec: Expect, success: bool, detail: dict[str, Any], exception: Any
+) -> CheckResult:
     if "observed_value" in detail:  # table-level expectation
         observed: Any = detail["observed_value"]
         message = "ok" if success else f"expected {spec.describe}; observed {observed}"
@@ -190,7 +192,7 @@ def _to_check_result(spec: Expect, success: bool, detail: dict, exception: Any) 
                        observed=count, expected=0, message=message)
 
 
-def _example_indexes(detail: dict) -> str:
+def _example_indexes(detail: dict[str, Any]) -> str:
     rows = detail.get("partial_unexpected_index_list") or []
     indexes = [int(r["request_index"]) for r in rows if isinstance(r, dict) and "request_index" in r]
     return ", ".join(str(i) for i in indexes[:5])

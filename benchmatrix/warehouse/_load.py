@@ -47,17 +47,6 @@ def upsert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     insert_run(con, run)
 
 
-def delete_scenario(con: duckdb.DuckDBPyConnection, run_id: str, scenario_id: str) -> None:
-    for table in RUN_TABLES[:-1]:  # every table but runs
-        con.execute(f"delete from {table} where run_id = $run_id and scenario_id = $scenario_id",
-                    {"run_id": run_id, "scenario_id": scenario_id})
-
-
-def upsert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    con.execute("delete from runs where run_id = $run_id", {"run_id": run.run_id})
-    insert_run(con, run)
-
-
 def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     con.execute(
         """
@@ -179,7 +168,9 @@ def _insert_requests(con: duckdb.DuckDBPyConnection, run_id: str, load: Scenario
             con.unregister(_INCOMING_VIEW)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> list[str]:
+def _columns(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
+) -> list[str]:
     return [row[0] for row in con.execute(f"describe {query}", params or {}).fetchall()]
 
 

@@ -84,9 +84,8 @@ class Warehouse:
             "create table if not exists schema_migrations (version integer primary key, "
             "name varchar not null, applied_at timestamptz not null default current_timestamp)"
         )
-        return self._con.execute(
-            "select coalesce(max(version), 0) from schema_migrations"
-        ).fetchall()[0][0]
+        rows = self._con.execute("select coalesce(max(version), 0) from schema_migrations")
+        return int(rows.fetchall()[0][0])
 
     def migrate(self, target: int | None = None) -> list[int]:
         """Apply pending migrations up to ``target`` (all by default), each in a transaction.
@@ -165,33 +164,6 @@ class Warehouse:
             for scenario in scenarios:
                 _load.insert_scenario(self._con, run.run_id, scenario)
             _load.materialize(self._con, run.run_id)
-
-    def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
-        """Upsert the run row and replace just these scenarios of it, in ONE transaction.
-
-        The incremental path: a matrix flow stores each scenario as it finishes, so an
-        interrupted night keeps what it finished and a re-run replaces instead of duplicating.
-        """
-        self._require_writable()
-        with self._transaction(f"loading {len(scenarios)} scenario(s) of run {run.run_id}"):
-            _load.upsert_run(self._con, run)
-            for scenario in scenarios:
-                _load.delete_scenario(self._con, run.run_id, scenario.scenario_id)
-                _load.insert_scenario(self._con, run.run_id, scenario)
-
-    def upsert_run(self, run: RunRecord) -> None:
-        """Insert or update the run row alone (status, end time); its scenarios stay."""
-        self._require_writable()
-        with self._transaction(f"recording run {run.run_id}"):
-            _load.upsert_run(self._con, run)
-
-    def passed_scenarios(self, run_id: str) -> set[str]:
-        """Scenario ids of ``run_id`` stored as passed (a resumed run skips them)."""
-        rows = self._con.execute(
-            "select scenario_id from scenarios where run_id = $run_id and status = 'passed'",
-            {"run_id": run_id},
-        ).fetchall()
-        return {row[0] for row in rows}
 
     def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
         """Incremental load: upsert the run's row and replace only these scenarios' rows.
