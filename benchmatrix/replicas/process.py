@@ -251,7 +251,12 @@ class ProcessBackend:
     # -- teardown -------------------------------------------------------------------------------
 
     def _terminate(self, pids: list[int]) -> None:
-        """Signal all groups first, then wait for each, so stopping N replicas takes one grace period."""
+        """Signal all groups first, then wait for each, so stopping N replicas takes one grace period.
+
+        Only groups this backend started or the registry still vouches for (same start time) are
+        signalled: a second stop of the same handles, after the pid was reused, touches nothing.
+        """
+        pids = [pid for pid in pids if self._owns(pid)]
         for pid in pids:
             signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_grace_s
@@ -261,6 +266,12 @@ class ProcessBackend:
                 kill_group(pid, 0.0)
             self._reap(pid, 2.0)
             self.registry.remove(pid)
+
+    def _owns(self, pid: int) -> bool:
+        if pid in self._procs:
+            return True
+        entry = next((e for e in self.registry.entries() if e.pid == pid), None)
+        return entry is not None and self.registry.is_running(entry)
 
     def _reap(self, pid: int, timeout_s: float) -> None:
         proc = self._procs.get(pid)

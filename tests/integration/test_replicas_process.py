@@ -134,3 +134,13 @@ def test_backends_satisfy_the_protocol(tmp_path: Path) -> None:
     for name in ("sim", "command", "docker"):
         options = {"registry_dir": tmp_path} if name != "docker" else {}
         assert isinstance(get_backend(name, **options), ReplicaBackend)
+
+
+def test_stop_is_idempotent_and_works_from_a_new_backend(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    first = get_backend("command", registry_dir=registry)
+    handles = first.start(standin_specs(2), tmp_path, LABELS)
+    get_backend("command", registry_dir=registry).stop(handles)  # e.g. an emergency teardown
+    assert leftover_processes(handles) == []
+    first.stop(handles)  # the normal teardown afterwards: nothing left to signal, no error
+    assert _registered_pids(first) == []
