@@ -11,7 +11,8 @@ What it does, in one go:
    or run is skipped with the reason printed;
 3. writes a word-level Hugging Face tokenizer directory (``tokenizer.json``, no hub needed) so
    the peers count tokens the way the simulated engine does;
-4. runs every tool at concurrency 64 (throughput and CPU) and at 32 and 256 (TTFT overhead),
+4. runs a baseline written with httpx (same closed loop, ``aiter_lines`` + ``json``) to show
+   what the HTTP layer costs, then every tool at concurrency 64 (throughput and CPU) and at 32 and 256 (TTFT overhead),
    1000 requests each, 256 prompt tokens, 256 output tokens with ignore_eos;
 5. prints one table: requests/s and streamed tokens/s as counted by the server
    (``GET /sim/requests``), client CPU seconds per 1000 requests (whole process tree, imports
@@ -190,6 +191,64 @@ def run_ours(url: str, model: str, concurrency: int, n: int, workdir: Path) -> R
     return row
 
 
+async def _httpx_client(url: str, model: str, c: int, n: int, out: Path) -> None:
+    """Baseline HTTP layer: the same closed loop written with httpx (aiter_lines + json)."""
+    import asyncio
+
+    from benchmatrix.loadgen.prompts import PromptFactory
+
+    prompts = PromptFactory(seed=0)
+    todo = iter(range(n))
+    rows: list[tuple[str, float, float | None]] = []
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        async def slot() -> None:
+            for i in todo:
+                body = {"model": model, "max_tokens": OUTPUT_TOKENS, "ignore_eos": True,
+                        "stream": True, "stream_options": {"include_usage": True},
+                        "messages": [{"role": "user",
+                                      "content": prompts.prompt(i, PROMPT_TOKENS)[0]}]}
+                rid, sent, first = f"hx-{i}", time.monotonic(), None
+                async with client.stream("POST", "/v1/chat/completions", json=body,
+                                         headers={"x-request-id": rid}) as resp:
+                    async for line in resp.aiter_lines():
+                        if not line.startswith("data: ") or line == "data: [DONE]":
+                            continue
+                        choices = json.loads(line[6:]).get("choices") or [{}]
+                        if first is None and choices[0].get("delta", {}).get("content"):
+                            first = time.monotonic()
+                rows.append((rid, sent, first))
+
+        await asyncio.gather(*(slot() for _ in range(c)))
+    out.write_text(json.dumps(rows))
+
+
+def run_httpx(url: str, model: str, c: int, n: int, workdir: Path) -> Row:
+    out = workdir / f"httpx-c{c}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--httpx-client", url, model, str(c),
+           str(n), str(out)]
+    rc, cpu, wall, tail = run_measured(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+    row = Row("httpx (same loop)", c, cpu_s_per_1000=cpu * 1000 / n, wall_s=wall)
+    if rc != 0 or not out.exists():
+        row.note = f"failed rc={rc}: {tail[-300:]}"
+        return row
+    row.extra["client_rows"] = json.loads(out.read_text())
+    return row
+
+
+def join_overhead(row: Row, server_rows: list[dict]) -> None:
+    """Per-request TTFT overhead for a client that sent x-request-id and kept monotonic times."""
+    by_id = {r["request_id"]: r for r in server_rows if r.get("request_id")}
+    diffs = []
+    for rid, sent, first in row.extra.pop("client_rows", []):
+        s = by_id.get(rid)
+        if s and first is not None and s["first_token_s"] is not None:
+            diffs.append(((first - sent) - (s["first_token_s"] - s["arrival_s"])) * 1000)
+    if diffs:
+        row.overhead_p50_ms = float(np.percentile(diffs, 50))
+        row.overhead_p99_ms = float(np.percentile(diffs, 99))
+
+
 def ensure_peer(name: str) -> tuple[Path | None, str]:
     """Install ``name`` into CACHE/name; returns (venv bin dir or None, reason)."""
     venv = CACHE / name
@@ -297,7 +356,9 @@ def attach_server_view(row: Row, url: str, since: int) -> None:
     rows = server_records(url, since)
     count, rps, tps, server_ttft = server_window(rows)
     row.requests, row.server_rps, row.server_tps = count, rps, tps
-    if row.tool != "benchmatrix" and server_ttft.size:
+    if "client_rows" in row.extra:
+        join_overhead(row, rows)
+    elif row.tool in PEERS and server_ttft.size:
         p50, p99 = row.extra.get("client_ttft_p50_ms"), row.extra.get("client_ttft_p99_ms")
         if p50 is not None:
             row.overhead_p50_ms = p50 - float(np.percentile(server_ttft, 50))
@@ -334,7 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overhead-concurrency", type=int, nargs="*", default=[32, 256])
     p.add_argument("--skip-peers", action="store_true")
     p.add_argument("--peers", nargs="*", default=list(PEERS))
+    p.add_argument("--httpx-client", nargs=5, metavar=("URL", "MODEL", "C", "N", "OUT"),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.httpx_client:
+        import asyncio
+
+        url, model, c, n, out = args.httpx_client
+        asyncio.run(_httpx_client(url, model, int(c), int(n), Path(out)))
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
 
     port = free_port()
@@ -345,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     tok = write_word_tokenizer(workdir / "word-tokenizer")
     concs = [args.throughput_concurrency] + [c for c in args.overhead_concurrency
                                              if c != args.throughput_concurrency]
-    tools: dict[str, object] = {"benchmatrix": None}
+    tools: dict[str, object] = {"benchmatrix": None, "httpx": None}
     skipped: dict[str, str] = {}
     for name in ([] if args.skip_peers else args.peers):
         bin_dir, why = ensure_peer(name)
@@ -360,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                 since = server_count(url)
                 if name == "benchmatrix":
                     row = run_ours(url, model, c, args.requests, workdir)
+                elif name == "httpx":
+                    row = run_httpx(url, model, c, args.requests, workdir)
                 elif name == "guidellm":
                     row = run_guidellm(bin_dir, url, model, tok, c, args.requests, workdir)
                 else:

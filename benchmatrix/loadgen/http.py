@@ -224,6 +224,11 @@ class ConnectionPool:
         self._idle: list[HttpConnection] = []
         self.opened = 0
 
+    @property
+    def has_idle(self) -> bool:
+        """True when a kept-alive connection is waiting (the next request reuses it)."""
+        return bool(self._idle)
+
     async def acquire(self) -> HttpConnection:
         """An idle open connection, or a new one (raises OSError / TimeoutError on failure)."""
         while self._idle:

@@ -214,7 +214,7 @@ async def _attempt(state: _State, record: RequestRecord, data: bytes, retry: boo
     sink = StreamSink(record, state.t0, state.counter.count,
                       lambda: fut.done() or fut.set_result(None), state.builder.cfg.stream)
     record.sent_s = _monotonic() - state.t0
-    reused = bool(state.pool._idle)
+    reused = state.pool.has_idle
     try:
         conn = await state.pool.acquire()
     except (OSError, asyncio.TimeoutError) as exc:

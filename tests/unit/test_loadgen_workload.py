@@ -165,3 +165,28 @@ def test_chat_vision_and_audio_bodies():
     built = RequestBuilder(cfg, PromptFactory(0), "run").build(0, 4, 7)
     assert b"/v1/audio/transcriptions" in built.data and b'name="file"' in built.data
     assert built.audio_seconds == pytest.approx(0.2)
+
+
+def test_hf_tokenizer_dir_gives_exact_lengths(tmp_path):
+    pytest.importorskip("tokenizers")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from loadgen_vs_peers import write_word_tokenizer
+
+    from benchmatrix.loadgen.tokenizers import make_counter
+
+    counter = make_counter(str(write_word_tokenizer(tmp_path / "tok")), "http://x", "m")
+    assert counter.name.startswith("hf:")
+    f = PromptFactory(seed=2, counter=counter)
+    text, count = f.prompt(4, 77)
+    assert count == 77 == counter.count(text)
+
+
+def test_missing_tokenizer_dir_is_a_clear_error(tmp_path):
+    pytest.importorskip("tokenizers")
+    from benchmatrix.loadgen.tokenizers import make_counter
+
+    with pytest.raises(LoadGenError, match="no tokenizer.json"):
+        make_counter(str(tmp_path), "http://x", "m")
