@@ -28,7 +28,13 @@ from benchmatrix.replicas.base import (
     labels_match,
     log_tail,
 )
-from benchmatrix.replicas.profiles import PROFILES, CommandProfile, get_profile, resolve_command
+from benchmatrix.replicas.profiles import (
+    PROFILES,
+    CommandProfile,
+    command_replica_spec,
+    get_profile,
+    resolve_command,
+)
 
 BACKENDS = ("sim", "command", "docker")
 
@@ -65,6 +71,7 @@ __all__ = [
     "ReplicaHandle",
     "ReplicaSpec",
     "SimLaunch",
+    "command_replica_spec",
     "deployed",
     "get_backend",
     "get_profile",

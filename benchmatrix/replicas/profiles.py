@@ -10,6 +10,8 @@ import importlib.util
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from benchmatrix.replicas.base import CommandLaunch, ReplicaSpec
+
 
 class CommandProfile(BaseModel):
     """A named launch recipe."""
@@ -77,6 +79,20 @@ def profile_for_template(template: str) -> CommandProfile | None:
         if template in (profile.name, profile.template):
             return profile
     return None
+
+
+def command_replica_spec(
+    replica_id: str, command: str, *, model: str = "", tp: int = 1, gpu_ids: tuple[int, ...] = (),
+    ready_timeout_s: float | None = None,
+) -> ReplicaSpec:
+    """A ``command`` replica spec for a profile name or template, with the profile's health path
+    and readiness timeout (``ready_timeout_s`` overrides the latter)."""
+    profile = resolve_command(command)
+    return ReplicaSpec(
+        replica_id=replica_id, gpu_ids=gpu_ids, health_path=profile.health_path,
+        ready_timeout_s=ready_timeout_s or profile.ready_timeout_s,
+        launch=CommandLaunch(template=command, model=model, tp=tp),
+    )
 
 
 def missing_modules(profile: CommandProfile) -> list[str]:

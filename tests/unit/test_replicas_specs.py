@@ -107,3 +107,13 @@ def test_profile_found_by_name_or_expanded_template() -> None:
     assert profile_for_template(llamacpp.template) is llamacpp
     assert profile_for_template("my-server --port {port}") is None
     assert llamacpp.upstream_keepalive is False
+
+
+def test_command_replica_spec_takes_the_profile_defaults() -> None:
+    from benchmatrix.replicas import command_replica_spec
+
+    spec = command_replica_spec("r1", "llamacpp", model="smollm2", gpu_ids=(1,))
+    assert spec.health_path == "/health" and spec.ready_timeout_s == get_profile("llamacpp").ready_timeout_s
+    assert isinstance(spec.launch, CommandLaunch) and spec.launch.template == "llamacpp"
+    custom = command_replica_spec("r0", "srv --port {port}", ready_timeout_s=5)
+    assert custom.ready_timeout_s == 5 and custom.gpu_ids == ()
