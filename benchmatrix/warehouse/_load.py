@@ -71,16 +71,20 @@ def insert_scenario(con: duckdb.DuckDBPyConnection, run_id: str, load: ScenarioL
     for stat in load.replica_stats:
         con.execute(
             """
-            insert into replica_stats values ($run_id, $scenario_id, $replica_id, $requests,
-                $share, $upstream_mean_ms, $upstream_p99_ms, $errors, $source)
+            insert into replica_stats (run_id, scenario_id, replica_id, requests, share,
+                upstream_mean_ms, upstream_p99_ms, errors, source)
+            values ($run_id, $scenario_id, $replica_id, $requests, $share, $upstream_mean_ms,
+                $upstream_p99_ms, $errors, $source)
             """,
             {"run_id": run_id, "scenario_id": load.scenario_id, **stat.model_dump()},
         )
     for check in load.checks:
         con.execute(
             """
-            insert into checks values ($run_id, $scenario_id, $check_name, $level, $passed,
-                $observed, $expected, $message)
+            insert into checks (run_id, scenario_id, check_name, level, passed, observed,
+                expected, message, skipped)
+            values ($run_id, $scenario_id, $check_name, $level, $passed, $observed, $expected,
+                $message, $skipped)
             """,
             {
                 "run_id": run_id,

@@ -66,6 +66,7 @@ class CheckRow(_Record):
     observed: Any = None
     expected: Any = None
     message: str = ""
+    skipped: bool = False
 
 
 class ScenarioLoad(_Record):

@@ -10,6 +10,7 @@ renamed as (
         check_name,
         level as check_level,
         passed as is_passed,
+        skipped as is_skipped,
         observed as observed_value,
         expected as expected_value,
         message as check_message
