@@ -99,3 +99,34 @@ def test_artifacts_show_plan_scenarios_failures_report_and_regressions(mixed_run
     assert regressions.startswith("# Regressions against the previous run")
     flow_run = read_flow_run(state.state_details.flow_run_id)
     assert "regression" not in flow_run.tags  # first run: nothing to compare with
+
+
+def test_a_slower_rerun_is_marked_as_regressed_and_notifies(
+        mixed_run: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs last: the same scenario on a 4x slower simulated engine, against the first run."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from flows import artifacts
+    from flows.matrix import matrix_flow
+    from tests.support.flow_helpers import WebhookSink
+
+    _, data_dir = mixed_run
+    sink = WebhookSink()
+    try:
+        CustomWebhookNotificationBlock(
+            name="bench", url=sink.url, json_data={"subject": "{{subject}}", "text": "{{body}}"},
+            allow_private_urls=True).save("bench-alerts", overwrite=True)
+        monkeypatch.setenv("BENCHMATRIX_NOTIFY_BLOCK", "custom-webhook/bench-alerts")
+        monkeypatch.setenv("BENCHMATRIX_REGRESSION_THRESHOLD_PCT", "20")
+        state = matrix_flow(str(MATRIX.with_name("flows-mixed-slow.yaml")), data_dir=str(data_dir),
+                            return_state=True)
+    finally:
+        sink.close()
+    assert state.is_completed(), state
+    assert f"regressions vs the previous run: {PASSING[0]}" in state.message
+    assert "regression" in read_flow_run(state.state_details.flow_run_id).tags
+    table = latest_artifact(artifacts.REGRESSIONS_KEY).data
+    assert "threshold: worse by more than 20 %; **1 regressed**" in table
+    assert f"| {PASSING[0]} |" in table
+    (posted,) = sink.received
+    assert PASSING[0].encode() in posted and b"regressions" in posted
