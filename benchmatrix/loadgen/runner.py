@@ -144,7 +144,7 @@ def _wall_at(t0: float) -> datetime:
 
 
 def _run_inline(plan: WorkerPlan, total: int, progress: Progress | None) -> _Outcome:
-    """One worker in this process (in a helper thread if an event loop is already running)."""
+    """One worker in this process, on a helper thread (the caller may run its own event loop)."""
     builder, counter = prepare(plan)
     stop = threading.Event()
     box: dict = {}
@@ -157,19 +157,28 @@ def _run_inline(plan: WorkerPlan, total: int, progress: Progress | None) -> _Out
         box["t0"] = time.monotonic() + _START_MARGIN_S
         return box["t0"]
 
-    def target() -> None:
-        box["stats"] = asyncio.run(run_plan(plan, builder, counter, start, stop.is_set, report))
+    finished = threading.Event()
 
-    thread = threading.Thread(target=target, name="benchmatrix-loadgen", daemon=True)
-    thread.start()
+    def target() -> None:
+        try:
+            box["stats"] = asyncio.run(run_plan(plan, builder, counter, start, stop.is_set, report))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    # Event.wait, not Thread.join: a join interrupted by Ctrl-C can mark the thread finished
+    # while it still runs (CPython gh-90882).
+    threading.Thread(target=target, name="benchmatrix-loadgen", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         stop.set()
-        thread.join()
+        finished.wait()
     if "stats" not in box:
-        raise LoadGenError("the load generator thread failed; see the log above")
+        exc = box.get("error")
+        raise LoadGenError(f"the load generator failed: {type(exc).__name__}: {exc}") from exc
     stats = box["stats"]
     return _Outcome(box["t0"], _wall_at(box["t0"]), [stats], stop.is_set() or stats.stopped)
 

@@ -191,3 +191,29 @@ def test_self_calibration_against_sim(sim_url, tmp_path):
     assert result.overhead_ttft_p50_ms is not None and result.overhead_ttft_p50_ms > -1.0
     assert (df["server_arrival_s"] >= df["sent_s"] - 0.001).all()
     assert (df["prompt_tokens_target"] == 32).all() and (df["completion_tokens"] == 32).all()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_keeps_records_and_marks_partial(server, tmp_path, workers):
+    import os
+    import signal
+
+    out = tmp_path / "ctrlc.parquet"
+    root = Path(__file__).resolve().parents[2]
+    server.requests_seen.clear()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from benchmatrix.cli import main; main()", "load", "--url",
+         server.url, "--model", "slow", "-c", "2", "-n", "4", "--workers", workers, "-o", str(out),
+         "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(root)))
+    deadline = time.monotonic() + 20
+    while len(server.requests_seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # both slots are in flight on the slow model
+    server.requests_seen.clear()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    body = json.loads(stdout)
+    assert body["result"]["partial"] is True
+    assert body["summary"]["errors_by_kind"] == {"cancelled": 2}
+    assert pq.read_table(out).num_rows == 2
