@@ -21,7 +21,15 @@ from typing import Callable
 
 from benchmatrix.loadgen.records import RequestRecord
 
-_loads = json.loads
+_scan_once = json.JSONDecoder().scan_once  # the C scanner, without json.loads' Python wrappers
+
+
+def _loads(payload: bytes) -> object:
+    """Parse one JSON value; raises ValueError when it is not JSON."""
+    try:
+        return _scan_once(payload.decode("utf-8", "replace"), 0)[0]
+    except StopIteration as exc:  # the scanner's way of saying "no JSON value here"
+        raise ValueError(f"no JSON value at offset {exc.value}") from None
 
 
 class StreamSink:
@@ -105,7 +113,9 @@ class StreamSink:
     # events -------------------------------------------------------------------------------
     def _event(self, block: bytes, t: float) -> None:
         """One SSE event block (possibly several ``data:`` lines; comments ignored)."""
-        if block.startswith(b"data:"):
+        if block.startswith(b"data: {"):  # the common case, no stripping needed
+            payload = block[6:]
+        elif block.startswith(b"data:"):
             payload = block[5:].strip()
         else:
             lines = [ln[5:].strip() for ln in block.replace(b"\r", b"").split(b"\n")
