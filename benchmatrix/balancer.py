@@ -35,6 +35,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "nginx"
 TEMPLATE_NAME = "nginx.conf.j2"
 
 Method = Literal["least_conn", "round_robin", "random_two"]
+AUTO_PORT_ATTEMPTS = 3
 
 
 class Upstream(BaseModel):
@@ -178,8 +179,24 @@ class Balancer:
         self.stop()
 
     def start(self) -> None:
-        """Render, ``nginx -t``, start in the foreground, and wait until the port accepts connections."""
+        """Render, ``nginx -t``, start in the foreground, and wait until the port accepts connections.
+
+        With ``listen_port=0`` a port another process grabbed between choosing and binding is
+        replaced by a fresh one (up to ``AUTO_PORT_ATTEMPTS`` times); a fixed port is never changed.
+        """
         self._check_binary()
+        if self._proc is not None and self._proc.poll() is None:
+            raise BalancerError(f"this balancer already runs on port {self.port}")
+        attempts = AUTO_PORT_ATTEMPTS if self.plan.listen_port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once()
+                return
+            except BalancerError as exc:
+                if attempt == attempts or "already in use" not in str(exc):
+                    raise
+
+    def _start_once(self) -> None:
         self.port = self.plan.listen_port or free_port(self.plan.listen_host)
         if not port_is_free(self.port, self.plan.listen_host):
             raise BalancerError(

@@ -101,3 +101,20 @@ def test_balancer_stops_cleanly_and_keeps_logs(tmp_path: Path) -> None:
     assert not lb.alive()
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert parse_access_log(lb.access_log_path)[-1].status == 502
+
+
+def test_auto_port_survives_a_port_grabbed_before_nginx_binds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmatrix.balancer as balancer_module
+
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", 0))
+        thief.listen()
+        stolen = thief.getsockname()[1]
+        picks = iter([stolen])
+        real_free_port = balancer_module.free_port
+        monkeypatch.setattr(balancer_module, "free_port", lambda host: next(picks, None) or real_free_port(host))
+        plan = BalancerPlan(upstreams=(Upstream(replica_id="r0", port=9),))
+        with Balancer(plan, tmp_path / "nginx") as lb:
+            assert lb.port != stolen and lb.alive()
+            with pytest.raises(BalancerError, match="already runs"):
+                lb.start()
