@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def _load_label(row: Any) -> str:
 def _latency_plots(samples: pd.DataFrame) -> dict[str, str | None]:
     if samples.empty:
         return {"ttft_plot": None, "tpot_plot": None}
-    groups = list(samples.groupby("scenario_name", sort=True))
+    groups = sorted(samples.groupby("scenario_name"), key=lambda group: natural_key(group[0]))
     return {
         "ttft_plot": box_chart("ttft_distribution", "TTFT per scenario",
                                [(n, g["ttft_ms"].dropna().tolist()) for n, g in groups],
@@ -106,11 +107,11 @@ def _replica_plot(load: pd.DataFrame) -> str | None:
         return None
     preferred = load[load["count_source"] != "client"]
     shown = load[~load["scenario_name"].isin(preferred["scenario_name"])]
-    rows = pd.concat([preferred, shown]).sort_values(["scenario_name", "replica_id"])
+    rows = sorted(pd.concat([preferred, shown]).itertuples(),
+                  key=lambda r: natural_key(f"{r.scenario_name} {r.replica_id}"))
     return share_chart("replica_share", "Requests per replica",
                        [(f"{r.scenario_name} {r.replica_id} ({r.count_source})",
-                         float(r.request_share), float(r.expected_share))
-                        for r in rows.itertuples()])
+                         float(r.request_share), float(r.expected_share)) for r in rows])
 
 
 def _with_previous(frame: pd.DataFrame) -> pd.DataFrame:
@@ -131,9 +132,15 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...], bad: str | None = None
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def natural_key(text: str) -> list[Any]:
+    """Sort key reading digit runs as numbers: 'x@c4' before 'x@c16'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f'<td class="num">{"" if pd.isna(value) else f"{value:,.4g}"}</td>'
+        shown = "" if pd.isna(value) else f"{0.0 if abs(value) < 1e-9 else value:,.4g}"
+        return f'<td class="num">{shown}</td>'
     if isinstance(value, (int,)) and not isinstance(value, bool):
         return f'<td class="num">{value}</td>'
     return f"<td>{escape('' if value is None or value is pd.NA else str(value))}</td>"

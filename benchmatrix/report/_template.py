@@ -11,6 +11,7 @@ TEMPLATE = """<!doctype html>
  table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
  th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+ td:first-child { white-space: nowrap; }
  tr.bad td { background: #fde8e8; }
  .meta td { border: none; padding: 1px 12px 1px 0; }
  svg.plot { display: block; margin: 8px 0 20px; background: #fff; }
