@@ -56,7 +56,23 @@ class _Pending:
     port: int
     log_path: Path
     labels: dict[str, str]
+    workdir: Path
+    attempt: int = 1
     started_at: float = field(default_factory=time.monotonic)
+
+
+AUTO_PORT_ATTEMPTS = 3
+PORT_TAKEN_MARKERS = ("address already in use", "already in use", "couldn't bind", "eaddrinuse")
+
+
+class _PortRace(Exception):
+    """A replica on an automatically chosen port lost it to another process before binding."""
+
+
+def _port_taken(log_text: str) -> bool:
+    """True when the last lines of a replica's log say its port was taken."""
+    last = "\n".join(log_text.lower().splitlines()[-5:])
+    return any(marker in last for marker in PORT_TAKEN_MARKERS)
 
 
 def _keepalive_ok(spec: ReplicaSpec) -> bool:
@@ -156,7 +172,8 @@ class ProcessBackend:
                 log_path=str(log_path),
             )
         )
-        return _Pending(spec=spec, proc=proc, port=port, log_path=log_path, labels=replica_labels)
+        return _Pending(spec=spec, proc=proc, port=port, log_path=log_path, labels=replica_labels,
+                        workdir=workdir)
 
     def _choose_port(self, spec: ReplicaSpec) -> int:
         if spec.port is None:
@@ -213,25 +230,42 @@ class ProcessBackend:
     # -- readiness ------------------------------------------------------------------------------
 
     def _wait_healthy(self, launched: list[_Pending]) -> list[ReplicaHandle]:
+        """Poll every pending replica until all answer; ``launched`` is updated on relaunch."""
         ready: dict[str, ReplicaHandle] = {}
         with new_probe_client() as client:
             while len(ready) < len(launched):
-                for pending in launched:
-                    if pending.spec.replica_id not in ready:
+                for index, pending in enumerate(launched):
+                    if pending.spec.replica_id in ready:
+                        continue
+                    try:
                         handle = self._check_one(client, pending)
-                        if handle is not None:
-                            ready[pending.spec.replica_id] = handle
+                    except _PortRace:
+                        launched[index] = self._relaunch(pending)
+                        continue
+                    if handle is not None:
+                        ready[pending.spec.replica_id] = handle
                 if len(ready) < len(launched):
                     time.sleep(self.poll_interval_s)
         return [ready[p.spec.replica_id] for p in launched]
+
+    def _relaunch(self, pending: _Pending) -> _Pending:
+        """Start a replica again on a fresh port (its first choice was taken meanwhile)."""
+        self._reap(pending.proc.pid, 1.0)
+        self.registry.remove(pending.proc.pid)
+        fresh = self._launch(pending.spec, pending.workdir, pending.labels)
+        fresh.attempt = pending.attempt + 1
+        return fresh
 
     def _check_one(self, client: httpx.Client, pending: _Pending) -> ReplicaHandle | None:
         spec = pending.spec
         code = pending.proc.poll()
         if code is not None:
+            tail = log_tail(pending.log_path)
+            if spec.port is None and pending.attempt < AUTO_PORT_ATTEMPTS and _port_taken(tail):
+                raise _PortRace(spec.replica_id)
             raise DeployError(
                 f"replica {spec.replica_id} exited with code {code} before becoming healthy "
-                f"(port {pending.port}); last log lines from {pending.log_path}:\n{log_tail(pending.log_path)}"
+                f"(port {pending.port}); last log lines from {pending.log_path}:\n{tail}"
             )
         url = f"http://{spec.host}:{pending.port}{spec.health_path}"
         if is_healthy(client, url):

@@ -144,3 +144,17 @@ def test_stop_is_idempotent_and_works_from_a_new_backend(tmp_path: Path) -> None
     assert leftover_processes(handles) == []
     first.stop(handles)  # the normal teardown afterwards: nothing left to signal, no error
     assert _registered_pids(first) == []
+
+
+def test_auto_port_lost_before_bind_is_relaunched_on_a_fresh_port(tmp_path: Path) -> None:
+    backend = get_backend("command", registry_dir=tmp_path / "registry")
+    flaky = ("bash -c 'if [ ! -e {replica}.tried ]; then touch {replica}.tried; "
+             "echo \"bind: Address already in use\"; exit 1; fi; exec " + STANDIN_TEMPLATE + "'")
+    spec = ReplicaSpec(replica_id="r0", launch=CommandLaunch(template=flaky))
+    with deployed(backend, [spec], tmp_path, LABELS) as (handle,):
+        assert httpx.get(f"{handle.url}/health", timeout=5).status_code == 200
+        assert "Address already in use" in handle.log_path.read_text()
+        assert _registered_pids(backend) == [handle.pid]
+    fixed = spec.model_copy(update={"replica_id": "r1", "port": handle.port})
+    with pytest.raises(DeployError, match="replica r1 exited with code 1"):
+        backend.start([fixed], tmp_path, LABELS)  # a fixed port is never changed
