@@ -199,3 +199,34 @@ def test_replica_load_has_reported_and_client_counts(wh):
     assert rows.values.tolist() == [
         ["client", "a", 2, pytest.approx(2 / 3)], ["client", "b", 1, pytest.approx(1 / 3)],
         ["nginx", "replica-0", 104, 0.5], ["nginx", "replica-1", 104, 0.5]]
+
+
+# dbt-style data tests: each view's grain is unique and its keys are never null.
+GRAINS = {
+    "stg_runs": ("run_id",),
+    "stg_scenarios": ("run_id", "scenario_id"),
+    "stg_requests": ("run_id", "scenario_id", "request_index"),
+    "int_scenario_metrics": ("run_id", "scenario_id"),
+    "int_replica_counts": ("run_id", "scenario_id", "replica_id"),
+    "scenario_summary": ("run_id", "scenario_id"),
+    "latest_results": ("scenario_name",),
+    "hardware_comparison": ("model_name", "load_profile", "concurrency", "hardware_name"),
+    "night_over_night": ("scenario_name",),
+    "metric_history": ("scenario_name", "metric_name"),
+    "regressions": ("scenario_name", "metric_name"),
+    "pareto_frontier": ("scenario_name",),
+    "replica_load": ("run_id", "scenario_id", "count_source", "replica_id"),
+}
+
+
+def test_view_grains_are_unique_and_keys_not_null(tmp_path):
+    from tests.support.data_warehouse import build_sample_warehouse
+
+    with Warehouse.open(build_sample_warehouse(tmp_path / "w.duckdb", nights=3)) as wh:
+        for view, keys in GRAINS.items():  # identifiers from the table above, not input
+            any_null = " or ".join(f"{key} is null" for key in keys)
+            row = _one(wh, f"select count(*) as n, count(distinct ({', '.join(keys)})) as keys_n, "
+                           f"count(*) filter (where {any_null}) as null_n from {view}")
+            assert row.n > 0, view
+            assert row.n == row.keys_n, f"{view}: grain {keys} is not unique"
+            assert row.null_n == 0, f"{view}: a key column is null"
