@@ -7,6 +7,7 @@ in ``meta``; results are mapped back by that name (GE does not keep suite order)
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -28,6 +29,9 @@ SET_WHEN_OK = ("first_token_s", "last_event_s", "completion_tokens")
 STATUSES = ("ok", "error")
 ERROR_KINDS = ("http", "connect", "timeout", "truncated", "bad_json", "no_choices",
                "max_tokens_ignored", "cancelled")
+# One GE context per process, shared by every validation; GE does not promise thread safety
+# and the pipeline may validate scenarios from several threads.
+_GX_LOCK = threading.Lock()
 _OK = 'status == "ok"'
 _OK_MEASURED = 'status == "ok" and is_warmup == False'
 
@@ -157,10 +161,11 @@ def _validate(frame: pd.DataFrame, specs: list[Expect]) -> dict[str, CheckResult
     expectations = [getattr(gxe, s.kind)(**s.kwargs, meta={"check_name": s.check_name})
                     for s in specs]
     suite = gx.ExpectationSuite(name="benchmatrix_requests", expectations=expectations)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    outcome = batch.validate(suite, result_format={
-        "result_format": "SUMMARY", "unexpected_index_column_names": ["request_index"]
-        if "request_index" in frame.columns else []})
+    result_format = {"result_format": "SUMMARY", "unexpected_index_column_names":
+                     ["request_index"] if "request_index" in frame.columns else []}
+    with _GX_LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        outcome = batch.validate(suite, result_format=result_format)
     by_name = {s.check_name: s for s in specs}
     results = {}
     for result in outcome.results:

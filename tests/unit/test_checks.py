@@ -196,3 +196,13 @@ def test_context_from_scenario_reads_thresholds_and_load():
     assert (ctx.rate_tolerance, ctx.concurrency_tolerance, ctx.min_requests) == (0.1, 0.25, 10)
     assert (ctx.planned_request_count, ctx.warmup_count, ctx.target_rate_rps) == (64, 4, 2.5)
     assert ctx.ignore_eos and ctx.replica_ids == ["a"] and ctx.target_concurrency is None
+
+
+def test_validation_from_several_threads(clean, ctx):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [clean, fabricate_requests(FakeLoad(error_every=10)), clean]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reports = list(pool.map(lambda f: validate_scenario(f, ctx), frames))
+    assert [r.passed for r in reports] == [True, False, True]
+    assert _failed(reports[1]) == {"error_share"}
