@@ -14,6 +14,7 @@ reaches it), or tunnel the ports.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,7 +88,9 @@ class DockerBackend:
             for spec in specs:
                 args = docker_run_args_for_spec(spec, labels, host_ip=self.publish_host,
                                                 request_gpus=self.request_gpus)
-                started.append((spec, args, self._run(spec, args), time.monotonic()))
+                container = self._run(spec, args)
+                started.append((spec, args, container, time.monotonic()))
+                _follow_logs(container, workdir / "logs" / f"{spec.replica_id}.log")
             return [self._wait_healthy(spec, args, container, t0, workdir, labels)
                     for spec, args, container, t0 in started]
         except BaseException:
@@ -217,6 +220,24 @@ class DockerBackend:
         container = self._get(name)
         if container is not None:
             self._remove(container)
+
+
+def _follow_logs(container: Any, path: Path) -> threading.Thread:
+    """Copy the container's output into ``path`` while it runs (a daemon thread), so a slow
+    engine start can be watched with ``tail -f``; stop and failure rewrite the file in full."""
+
+    def copy() -> None:
+        try:
+            with open(path, "ab") as sink:
+                for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=True):
+                    sink.write(chunk)
+                    sink.flush()
+        except Exception:  # noqa: BLE001 - the container went away or the stream timed out
+            return
+
+    thread = threading.Thread(target=copy, name=f"logs-{container.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _deployment_labels(handle: ReplicaHandle) -> tuple[tuple[str, str], ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -104,3 +105,13 @@ def test_gpu_request_without_gpus_fails_cleanly(tmp_path: Path, sim_image: str) 
     else:  # a machine with GPUs and the NVIDIA runtime: the sim image is no vLLM, so it exits
         backend.stop(handles)
     assert backend.containers_with(labels) == []  # type: ignore[attr-defined]
+
+
+def test_container_log_is_followed_while_it_runs(tmp_path: Path, sim_image: str) -> None:
+    backend = get_backend("docker")
+    labels = {"benchmatrix.run": "dk-logs"}
+    with deployed(backend, _specs(1, sim_image), tmp_path, labels) as (handle,):
+        deadline = time.monotonic() + 5
+        while "listening on" not in handle.log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "listening on" in handle.log_path.read_text()  # before any stop

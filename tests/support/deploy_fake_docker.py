@@ -33,8 +33,9 @@ class FakeContainer:
     def reload(self) -> None:
         return
 
-    def logs(self, stdout: bool = True, stderr: bool = True) -> bytes:
-        return self.output
+    def logs(self, stdout: bool = True, stderr: bool = True, stream: bool = False,
+             follow: bool = False) -> Any:
+        return iter([self.output]) if stream else self.output
 
     def stop(self, timeout: int = 10) -> None:
         self.status, self.stopped = "exited", True
