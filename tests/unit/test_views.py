@@ -94,6 +94,7 @@ def test_scenario_summary_throughput_goodput_and_cost(wh):
     assert row.output_throughput_tps_per_replica == pytest.approx(50.5)
     assert row.output_throughput_tps_per_gpu == pytest.approx(50.5)
     assert row.goodput_rps == pytest.approx(0.75)
+    assert row.slo_attainment_share == pytest.approx(0.75)
     # 2 GPUs x 3.6 $/h = 0.002 $/s; 1e6 tokens at 101 tok/s = 9900.99 s
     assert row.cost_per_million_output_tokens_usd == pytest.approx(0.002 * 1e6 / 101)
 

@@ -28,6 +28,7 @@ select
     output_throughput_tps_per_replica,
     output_throughput_tps_per_gpu,
     goodput_rps,
+    slo_attainment_share,
     cost_per_million_output_tokens_usd
 from scenario_summary
 where run_id = coalesce(

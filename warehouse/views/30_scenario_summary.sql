@@ -3,6 +3,7 @@
 --   request_throughput_rps / output_throughput_tps   over window_s (ok requests / their tokens)
 --   *_per_replica, *_per_gpu                        divided by replica_count / gpus_used
 --   goodput_rps                                     requests meeting every SLO in the spec
+--   slo_attainment_share                            share of measured requests meeting them
 --   cost_per_million_output_tokens_usd              price x gpus_used x hours / output tokens
 with scenarios as (
     select * from stg_scenarios
@@ -35,7 +36,8 @@ throughput as (
         *,
         ok_count / nullif(window_s, 0) as request_throughput_rps,
         output_tokens / nullif(window_s, 0) as output_throughput_tps,
-        within_slo_count / nullif(window_s, 0) as goodput_rps
+        within_slo_count / nullif(window_s, 0) as goodput_rps,
+        within_slo_count / nullif(request_count, 0) as slo_attainment_share
     from joined
 ),
 
