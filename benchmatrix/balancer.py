@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
+import httpx
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -239,6 +240,10 @@ class Balancer:
         if self._own_tmp:
             shutil.rmtree(self.prefix / "tmp", ignore_errors=True)
 
+    def status(self, timeout_s: float = 2.0) -> StubStatus:
+        """NGINX's live connection counters (``/nginx_status``)."""
+        return read_stub_status(self.stub_status_url, timeout_s)
+
     def replica_shares(self) -> list[ReplicaShare]:
         """Per-replica accounting from this balancer's access and error logs (after the run)."""
         return replica_shares(parse_access_log(self.access_log_path), self.plan.upstreams,
@@ -287,6 +292,45 @@ class Balancer:
         if "Address already in use" in tail:
             hint = f" (port {self.port} on {self.plan.listen_host} is already in use)"
         return f"{head}{hint} on port {self.port}; error log {self.error_log_path}:\n{tail}"
+
+
+class StubStatus(BaseModel):
+    """NGINX ``stub_status`` counters (since NGINX started, except the current gauges)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    active: int = Field(ge=0, description="Open client connections now (incl. waiting).")
+    accepts: int = Field(ge=0, description="Client connections accepted.")
+    handled: int = Field(ge=0, description="Client connections handled (= accepts unless limits hit).")
+    requests: int = Field(ge=0, description="Client requests (incl. this status request).")
+    reading: int = Field(ge=0, description="Connections where NGINX reads the request header now.")
+    writing: int = Field(ge=0, description="Connections where NGINX writes a response now (streams).")
+    waiting: int = Field(ge=0, description="Idle keep-alive client connections now.")
+
+
+_STUB = re.compile(
+    r"Active connections:\s*(\d+).*?(\d+)\s+(\d+)\s+(\d+)\s+Reading:\s*(\d+)\s+Writing:\s*(\d+)"
+    r"\s+Waiting:\s*(\d+)", re.S,
+)
+
+
+def parse_stub_status(text: str) -> StubStatus:
+    """Parse the ``stub_status`` page."""
+    match = _STUB.search(text)
+    if match is None:
+        raise BalancerError(f"not an NGINX stub_status page: {text[:200]!r}")
+    names = ("active", "accepts", "handled", "requests", "reading", "writing", "waiting")
+    return StubStatus(**dict(zip(names, (int(g) for g in match.groups()))))
+
+
+def read_stub_status(url: str, timeout_s: float = 2.0) -> StubStatus:
+    """GET and parse ``url`` (a balancer's ``stub_status_url``)."""
+    try:
+        response = httpx.get(url, timeout=timeout_s, trust_env=False)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise BalancerError(f"cannot read NGINX status at {url}: {exc}") from exc
+    return parse_stub_status(response.text)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -527,4 +571,7 @@ __all__ = [
     "render_config",
     "replica_shares",
     "share_within_tolerance",
+    "StubStatus",
+    "parse_stub_status",
+    "read_stub_status",
 ]

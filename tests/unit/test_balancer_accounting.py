@@ -154,3 +154,14 @@ def test_truncated_streams_count_as_errors_of_their_replica(tmp_path: Path) -> N
     r0, r1 = replica_shares(entries, UPSTREAMS, parse_error_log(log))
     assert (r1.requests, r1.errors, r1.truncated) == (2, 1, 1)
     assert (r0.errors, r0.truncated) == (0, 0)  # header failures already show in the access log
+
+
+def test_parse_stub_status() -> None:
+    from benchmatrix.balancer import parse_stub_status
+
+    page = "Active connections: 3 \nserver accepts handled requests\n 12 12 40 \nReading: 0 Writing: 2 Waiting: 1 \n"
+    status = parse_stub_status(page)
+    assert (status.active, status.accepts, status.handled, status.requests) == (3, 12, 12, 40)
+    assert (status.reading, status.writing, status.waiting) == (0, 2, 1)
+    with pytest.raises(BalancerError, match="not an NGINX stub_status page"):
+        parse_stub_status("<html>")
