@@ -8,6 +8,7 @@ one identifier it ever splices into SQL is a view name taken from a file name th
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Migration:
 
 @dataclass(frozen=True)
 class View:
+    layer: int  # the NN file prefix: 1x staging, 2x intermediate, 3x marts
     name: str
     sql: str
 
@@ -88,8 +90,17 @@ def load_views(root: Path | None = None) -> list[View]:
         match = _VIEW_FILE.match(path.name)
         if not match:
             raise WarehouseError(f"{path}: view files are named NN_view_name.sql")
-        views.append(View(match.group(2), path.read_text()))
+        views.append(View(int(match.group(1)), match.group(2), path.read_text()))
     return views
+
+
+def materialized_inputs_sha256(views: list[View]) -> str:
+    """Digest of the staging and intermediate view SQL the materialized tables derive from."""
+    digest = hashlib.sha256()
+    for view in views:
+        if view.layer < 30:
+            digest.update(f"{view.name}\n{view.sql}\n".encode())
+    return digest.hexdigest()
 
 
 def load_queries(root: Path | None = None) -> dict[str, NamedQuery]:

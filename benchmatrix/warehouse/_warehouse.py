@@ -18,7 +18,13 @@ import pandas as pd
 
 from benchmatrix.errors import WarehouseError
 from benchmatrix.warehouse import _load
-from benchmatrix.warehouse._sql import NamedQuery, load_migrations, load_queries, load_views
+from benchmatrix.warehouse._sql import (
+    NamedQuery,
+    load_migrations,
+    load_queries,
+    load_views,
+    materialized_inputs_sha256,
+)
 from benchmatrix.warehouse.records import RunRecord, ScenarioLoad
 
 log = logging.getLogger(__name__)
@@ -108,8 +114,7 @@ class Warehouse:
             applied.append(migration.version)
         if target is None or target >= known:
             self._create_views()
-            if applied and current > 0:  # an upgrade: rebuild the incremental models
-                self._rebuild_materialized()
+            self._refresh_materialized()
         return applied
 
     def _apply(self, migration: Any) -> None:
@@ -128,11 +133,20 @@ class Warehouse:
                 # view.name matched [a-z][a-z0-9_]* from the file name: a whitelisted identifier
                 self._con.execute(f"create or replace view {view.name} as\n{view.sql}")
 
-    def _rebuild_materialized(self) -> None:
+    def _refresh_materialized(self) -> None:
+        """Rebuild the materialized tables when the view SQL they derive from has changed."""
+        wanted = materialized_inputs_sha256(load_views())
+        built = self._con.execute("select views_sha256 from materialized_state").fetchall()
+        if built == [(wanted,)]:
+            return
+        log.info("warehouse %s: view SQL changed, rebuilding materialized tables", self.path)
         with self._transaction("rebuilding materialized tables"):
             for table in _load.MATERIALIZED:  # constant identifiers
                 self._con.execute(f"delete from {table}")
             _load.materialize(self._con)
+            self._con.execute("delete from materialized_state")
+            self._con.execute("insert into materialized_state (views_sha256) values ($sha)",
+                              {"sha": wanted})
 
     def _require_current(self) -> None:
         known = max((m.version for m in load_migrations()), default=0)

@@ -231,3 +231,11 @@ def test_view_grains_are_unique_and_keys_not_null(tmp_path):
             assert row.n > 0, view
             assert row.n == row.keys_n, f"{view}: grain {keys} is not unique"
             assert row.null_n == 0, f"{view}: a key column is null"
+
+
+def test_all_error_scenario_has_zero_throughput_and_no_percentiles(wh):
+    given = _ttft_rows([], error_count=3)
+    wh.load_run(make_run(), [make_scenario(requests=given)])
+    row = _one(wh, "select * from scenario_summary")
+    assert (row.request_count, row.error_share, row.output_throughput_tps) == (3, 1.0, 0)
+    assert math.isnan(row.ttft_p50_ms) and math.isnan(row.cost_per_million_output_tokens_usd)

@@ -81,6 +81,20 @@ def test_materialized_metrics_equal_the_view(tmp_path):
             pd.testing.assert_frame_equal(table, view, check_dtype=False)
 
 
+def test_changed_view_sql_rebuilds_materialized_tables(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.load_run(make_run(), [make_scenario()])
+        good = wh.sql("select * from scenario_metrics")
+        wh.sql("update scenario_metrics set ttft_p50_ms = -1")  # as if built by older SQL
+        wh.sql("update materialized_state set views_sha256 = 'older view sql'")
+    with Warehouse.open(path) as wh:
+        pd.testing.assert_frame_equal(wh.sql("select * from scenario_metrics"), good)
+        wh.sql("update scenario_metrics set ttft_p50_ms = -1")
+    with Warehouse.open(path) as wh:  # same SQL: not rebuilt
+        assert wh.sql("select ttft_p50_ms from scenario_metrics").ttft_p50_ms[0] == -1
+
+
 def test_newer_warehouse_than_code_is_refused(tmp_path):
     path = tmp_path / "w.duckdb"
     Warehouse.open(path).close()
