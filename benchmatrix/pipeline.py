@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchmatrix import planner
-from benchmatrix.balancer import Balancer, BalancerPlan, ReplicaShare, Upstream, parse_access_log, replica_shares
+from benchmatrix.balancer import Balancer, ReplicaShare, plan_for_replicas
 from benchmatrix.checks import CheckContext, CheckReport, validate_scenario
 from benchmatrix.errors import (
     BalancerError, BenchmatrixError, DeployError, PlanError, SpecError, ValidationFailed, WarehouseError,
@@ -405,9 +405,9 @@ def teardown(deployment: Deployment) -> None:
 
 def start_balancer(ctx: RunContext, scenario: Scenario, deployment: Deployment) -> Balancer:
     """Start NGINX (least_conn) in front of the deployment's replicas."""
-    upstreams = tuple(Upstream(replica_id=h.replica_id, host=h.host, port=h.port)
-                      for h in deployment.handles)
-    balancer = Balancer(BalancerPlan(upstreams=upstreams), scenario_dir(ctx, scenario) / "nginx")
+    # plan_for_replicas turns upstream keep-alive off for servers that close after each
+    # response (llama.cpp): reusing those connections races with the close and gives 502s.
+    balancer = Balancer(plan_for_replicas(deployment.handles), scenario_dir(ctx, scenario) / "nginx")
     balancer.start()
     _register(balancer)
     return balancer
@@ -463,9 +463,8 @@ def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer) -> LoadRes
 
 
 def collect_replica_stats(balancer: Balancer, deployment: Deployment) -> list[ReplicaShare]:
-    """Requests each replica served, from NGINX's access log."""
-    upstreams = [Upstream(replica_id=h.replica_id, host=h.host, port=h.port) for h in deployment.handles]
-    return replica_shares(parse_access_log(balancer.access_log_path), upstreams)
+    """Requests each replica served, from NGINX's access and error logs (truncated streams too)."""
+    return balancer.replica_shares()
 
 
 # ----------------------------------------------------------------------------- validate + store
