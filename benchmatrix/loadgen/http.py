@@ -178,7 +178,6 @@ class HttpConnection(asyncio.Protocol):
         """
         buf, pos, pieces = self._buf, 0, []
         state, remaining, size_buf = self._state, self._remaining, len(buf)
-        progressed = False
         while pos < size_buf:
             if state == _CHUNK_DATA:
                 take = min(remaining, size_buf - pos)
@@ -208,11 +207,10 @@ class HttpConnection(asyncio.Protocol):
                     state = _TRAILER
                     break
                 state = _CHUNK_DATA
-            progressed = True
         self._buf, self._state, self._remaining = buf[pos:], state, remaining
         if pieces:
             self.sink.on_body(pieces[0] if len(pieces) == 1 else b"".join(pieces), now)  # type: ignore[union-attr]
-        return progressed and self.sink is not None
+        return pos > 0 and self.sink is not None  # consumed something: let _advance go on
 
     def _parse_trailer(self, now: float) -> bool:
         """Trailer lines after the last chunk; an empty line ends the message."""

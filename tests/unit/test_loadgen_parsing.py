@@ -76,6 +76,19 @@ def test_chunked_sse_any_split(step):
     assert conn.reusable
 
 
+def test_final_chunk_in_its_own_read():
+    body = _chunked(_sse(_delta("a b")))
+    last = body.index(b"0\r\n\r\n")
+    record, finished = _record(), []
+    sink = StreamSink(record, 0.0, lambda t: len(t.split()), lambda: finished.append(1), True)
+    conn = HttpConnection()
+    conn.connection_made(_Transport())
+    conn.send(b"GET / HTTP/1.1\r\n\r\n", sink)
+    conn.data_received(HEAD + body[:last])
+    conn.data_received(body[last:])  # how NGINX sends the terminating chunk
+    assert finished == [1] and record.status == "ok" and conn.reusable
+
+
 def test_content_length_json_body():
     body = json.dumps({"choices": [{"message": {"content": "x y z"}}],
                        "usage": {"completion_tokens": 3}}).encode()
