@@ -182,3 +182,26 @@ def test_build_request_and_target():
     raw = build_request("POST", t, "/v1/x", {"A": "b"}, b"{}")
     assert raw.startswith(b"POST /prefix/v1/x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n")
     assert raw.endswith(b"A: b\r\n\r\n{}") and b"Content-Length: 2" in raw
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WIRE = HEAD + _chunked(_sse(_delta("a b"), _delta("c"), {"choices": [], "usage": {
+    "prompt_tokens": 4, "completion_tokens": 3}}), size=11)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(_WIRE) - 1), max_size=12, unique=True))
+def test_any_split_of_the_wire_gives_the_same_record(cuts):
+    """However TCP splits the bytes, the parsed record is the same."""
+    points = [0, *sorted(cuts), len(_WIRE)]
+    record, finished = _record(), []
+    sink = StreamSink(record, 0.0, lambda t: len(t.split()), lambda: finished.append(1), True)
+    conn = HttpConnection()
+    conn.connection_made(_Transport())
+    conn.send(b"GET / HTTP/1.1\r\n\r\n", sink)
+    for a, b in zip(points, points[1:]):
+        conn.data_received(_WIRE[a:b])
+    assert finished == [1] and record.status == "ok" and conn.reusable
+    assert record.event_tokens == [2, 1] and record.completion_tokens == 3
