@@ -139,7 +139,8 @@ def _new_record(plan: WorkerPlan, k: int, intended_s: float, built: BuiltRequest
     idx = int(plan.indices[k])
     return RequestRecord(
         request_index=idx, is_warmup=bool(plan.is_warmup[k]), worker_id=plan.worker_id,
-        intended_send_s=intended_s, prompt_tokens_target=int(plan.input_tokens[k]),
+        intended_send_s=intended_s,
+        prompt_tokens_target=0 if builder.cfg.endpoint == "audio" else int(plan.input_tokens[k]),
         output_tokens_target=int(plan.output_tokens[k]), modality=builder.cfg.modality,
         prompt_tokens=built.prompt_tokens if builder.cfg.endpoint != "audio" else None,
         audio_seconds=built.audio_seconds, image_count=built.image_count,

@@ -217,3 +217,18 @@ def test_ctrl_c_keeps_records_and_marks_partial(server, tmp_path, workers):
     assert body["result"]["partial"] is True
     assert body["summary"]["errors_by_kind"] == {"cancelled": 2}
     assert pq.read_table(out).num_rows == 2
+
+
+def test_sweep_and_slo_search(server, tmp_path):
+    from benchmatrix.loadgen.search import search_max_goodput, sweep
+    from benchmatrix.metrics import Slo
+
+    cfg = _cfg(server, tmp_path, num_requests=4)
+    probes = sweep(cfg, "concurrency", [1, 2])
+    assert [p.load for p in probes] == [1, 2] and all(p.summary.num_ok == 4 for p in probes)
+    assert (tmp_path / "r.concurrency1.parquet").exists()
+    probes = search_max_goodput(cfg, Slo(ttft_ms=5000), "concurrency", 1, 4)
+    assert [p.load for p in probes] == [1, 2, 4] and all(p.passed for p in probes)
+    probes = search_max_goodput(cfg.model_copy(update={"model": "http500"}), Slo(ttft_ms=5000),
+                                "concurrency", 1, 4)
+    assert [(p.load, p.passed) for p in probes] == [(1, False)]
