@@ -82,3 +82,23 @@ def test_hardware_entries_run_on_their_pools_and_land_in_one_warehouse(
         f"host-a/llama-3.1-8b/chat@c2 {POOLS[0]} Completed True",
         f"host-b/llama-3.1-8b/chat@c2 {POOLS[1]} Completed True",
     }
+
+
+def test_cancelling_a_running_scenario_tears_down_its_replicas_and_nginx(
+        prefect_loopback: LoopbackPrefect, tmp_path: Path) -> None:
+    import json
+    import time
+
+    from benchmatrix.replicas.registry import process_state
+
+    done = prefect_loopback.run([sys.executable, "-m", "tests.support.flow_cancel",
+                                 str(REPO_ROOT / "matrices" / "tests" / "flows-cancel.yaml"),
+                                 str(tmp_path / "data")], timeout_s=240)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:] + prefect_loopback.log_tail(f"worker-{POOLS[0]}")
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert facts["state"] == "Cancelled" and len(facts["replica_pids"]) == 2
+    pids = [*facts["replica_pids"], facts["nginx_pid"]]
+    deadline = time.monotonic() + 20
+    while any(process_state(p) not in (None, "Z") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [p for p in pids if process_state(p) not in (None, "Z")] == []
