@@ -152,10 +152,12 @@ def _build(plan: WorkerPlan, state: _State, k: int) -> BuiltRequest:
                                int(plan.output_tokens[k]))
 
 
-async def _sleep_until(deadline: float) -> None:
+async def _sleep_until(deadline: float, state: _State) -> None:
+    """Sleep until monotonic ``deadline``, waking every 0.1 s to notice a stop request."""
     delay = deadline - _monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
+    while delay > 0 and not state.stopping:
+        await asyncio.sleep(min(delay, 0.1))
+        delay = deadline - _monotonic()
 
 
 async def _open_loop(plan: WorkerPlan, state: _State) -> None:
@@ -165,7 +167,7 @@ async def _open_loop(plan: WorkerPlan, state: _State) -> None:
     times = plan.intended_send_s
     for k in range(len(plan.indices)):
         built = _build(plan, state, k)  # before sleeping: build time must not add lag
-        await _sleep_until(state.t0 + float(times[k]))
+        await _sleep_until(state.t0 + float(times[k]), state)
         if sem is not None:
             await sem.acquire()
         if state.stopping or state.should_stop():
@@ -185,7 +187,7 @@ async def _closed_loop(plan: WorkerPlan, state: _State, duration_s: float | None
     end_at = state.t0 + duration_s if duration_s else None
 
     async def slot(start_s: float) -> None:
-        await _sleep_until(state.t0 + start_s)
+        await _sleep_until(state.t0 + start_s, state)
         for k in next_k:
             built = _build(plan, state, k)
             now = _monotonic()

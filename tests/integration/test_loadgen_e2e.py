@@ -232,3 +232,19 @@ def test_sweep_and_slo_search(server, tmp_path):
     probes = search_max_goodput(cfg.model_copy(update={"model": "http500"}), Slo(ttft_ms=5000),
                                 "concurrency", 1, 4)
     assert [(p.load, p.passed) for p in probes] == [(1, False)]
+
+
+def test_stop_during_a_long_open_loop_wait_is_prompt(server, tmp_path):
+    cfg = _cfg(server, tmp_path, concurrency=None, rate_rps=0.1, arrival="constant",
+               model="slow", num_requests=3)
+    plan = deal(build_schedule(cfg), cfg, 1, tmp_path, "run")[0]
+    builder, counter = prepare(plan)
+    t_stop = time.monotonic() + 0.3
+
+    async def start() -> float:
+        return time.monotonic()
+
+    began = time.monotonic()
+    stats = asyncio.run(run_plan(plan, builder, counter, start, lambda: time.monotonic() > t_stop))
+    assert time.monotonic() - began < 3.0  # the next send was due 10 s later
+    assert stats.stopped and stats.records == 1
