@@ -248,3 +248,9 @@ def test_stop_during_a_long_open_loop_wait_is_prompt(server, tmp_path):
     stats = asyncio.run(run_plan(plan, builder, counter, start, lambda: time.monotonic() > t_stop))
     assert time.monotonic() - began < 3.0  # the next send was due 10 s later
     assert stats.stopped and stats.records == 1
+
+
+def test_non_streaming_response(server, tmp_path):
+    df = _records(run_load(_cfg(server, tmp_path, model="nonstream", stream=False, num_requests=2)))
+    assert (df["status"] == "ok").all() and (df["event_count"] == 1).all()
+    assert (df["completion_tokens"] == 8).all() and (df["token_source"] == "server").all()
