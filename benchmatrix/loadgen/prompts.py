@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmatrix.errors import LoadGenError
 from benchmatrix.loadgen.arrivals import derive_seed
-from benchmatrix.loadgen.tokenizers import TokenCounter, WordCounter
+from benchmatrix.loadgen.token_counters import TokenCounter, WordCounter
 
 _VOCAB = (
     "time year people way day man thing woman life child world school state family student "

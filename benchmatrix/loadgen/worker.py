@@ -24,7 +24,7 @@ from benchmatrix.loadgen.payloads import BuiltRequest, RequestBuilder
 from benchmatrix.loadgen.prompts import PromptFactory
 from benchmatrix.loadgen.records import RecordWriter, RequestRecord
 from benchmatrix.loadgen.sse import StreamSink
-from benchmatrix.loadgen.tokenizers import TokenCounter, WordCounter, make_counter
+from benchmatrix.loadgen.token_counters import TokenCounter, WordCounter, make_counter
 
 _monotonic = time.monotonic
 _POLL_S = 0.05

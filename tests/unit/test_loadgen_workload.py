@@ -175,7 +175,7 @@ def test_hf_tokenizer_dir_gives_exact_lengths(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     from loadgen_vs_peers import write_word_tokenizer
 
-    from benchmatrix.loadgen.tokenizers import make_counter
+    from benchmatrix.loadgen.token_counters import make_counter
 
     counter = make_counter(str(write_word_tokenizer(tmp_path / "tok")), "http://x", "m")
     assert counter.name.startswith("hf:")
@@ -186,7 +186,7 @@ def test_hf_tokenizer_dir_gives_exact_lengths(tmp_path):
 
 def test_missing_tokenizer_dir_is_a_clear_error(tmp_path):
     pytest.importorskip("tokenizers")
-    from benchmatrix.loadgen.tokenizers import make_counter
+    from benchmatrix.loadgen.token_counters import make_counter
 
     with pytest.raises(LoadGenError, match="no tokenizer.json"):
         make_counter(str(tmp_path), "http://x", "m")
