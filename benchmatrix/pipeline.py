@@ -46,7 +46,7 @@ __all__ = [
     "RunContext", "ScenarioOutcome", "Deployment", "RunSummary", "load_matrix", "expand",
     "new_run_context", "plan", "plan_all", "deploy", "teardown", "start_balancer",
     "stop_balancer", "run_load", "collect_replica_stats", "validate", "store_scenario",
-    "open_run", "close_run", "clean_orphans", "clean_data_dir", "docker_hosts", "select", "lanes", "scenario_tags",
+    "open_run", "close_run", "clean_orphans", "clean_data_dir", "clean_scenario", "docker_hosts", "select", "lanes", "scenario_tags",
     "is_transient", "write_html_report", "regressions", "RegressionPolicy", "regression_policy",
     "outcome_to_json", "outcome_from_json",
 ]
@@ -205,20 +205,37 @@ def docker_hosts(scenarios: list[Scenario]) -> list[str | None]:
     return sorted(hosts, key=lambda h: h or "")
 
 
-def stop_orphan_nginx(runs_dir: Path, grace_s: float = 5.0) -> int:
-    """Stop every NGINX master whose pid file lies under ``runs_dir`` and still runs.
+def stop_orphan_nginx(runs_dir: Path, grace_s: float = 5.0, pattern: str = "*/*/nginx/logs/nginx.pid") -> int:
+    """Stop every NGINX master whose pid file (``pattern`` under ``runs_dir``) still runs.
 
     A pid is signalled only when its command line names nginx and the pid file's prefix, so a
     reused pid is never hit. The files are left in place (they are the run's artifacts).
     """
     stopped = 0
-    for pid_file in sorted(runs_dir.glob("*/*/nginx/logs/nginx.pid")):
+    for pid_file in sorted(Path(runs_dir).glob(pattern)):
         pid = _nginx_pid(pid_file)
         if pid is None:
             continue
         _stop_pid(pid, grace_s)
         stopped += 1
     return stopped
+
+
+def clean_scenario(ctx: RunContext, scenario: Scenario) -> list[str]:
+    """Stop what one scenario of this run still has running on this host (and nothing else):
+    its replica processes or containers (by their run/scenario labels) and its NGINX."""
+    labels = {"benchmatrix.run": ctx.run_id, "benchmatrix.scenario": scenario.scenario_id}
+    found: list[str] = []
+    if scenario.hardware.backend == "docker":
+        removed = get_backend("docker", docker_host=scenario.hardware.docker_host).cleanup_orphans(labels)
+    else:
+        removed = get_backend("sim", registry_dir=registry_dir(ctx.data_dir)).cleanup_orphans(labels)
+    if removed:
+        found.append(f"{removed} replica(s) of {scenario.name} stopped")
+    directory = ctx.scenario_dir(scenario.name, scenario.scenario_id)
+    if stop_orphan_nginx(directory, pattern="nginx/logs/nginx.pid"):
+        found.append(f"NGINX of {scenario.name} stopped")
+    return found
 
 
 def _nginx_pid(pid_file: Path) -> int | None:

@@ -1,8 +1,9 @@
 """Flow-run hooks and run marking: teardown on cancel/crash, regression tag, notification.
 
 Hooks may run in the flow's own process (a crash, an in-process cancel) or in the worker that
-cancelled it, so they do both: stop the live resources this process registered, then remove
-whatever the pid registry, the Docker labels and the NGINX pid files of the data dir still name.
+cancelled it, so they find what to stop on disk: the pid registry, Docker labels and NGINX pid
+files. The matrix hook cleans the whole data dir (one run per data dir); a scenario hook only
+its own scenario, since other scenarios may share the host.
 """
 
 from __future__ import annotations
@@ -21,22 +22,33 @@ REGRESSION_TAG = "regression"
 
 
 def _data_dir_of(flow_run: Any) -> str:
-    """The data dir a matrix or scenario flow run works in, from its parameters."""
-    params = flow_run.parameters or {}
-    ctx = params.get("ctx")
-    if isinstance(ctx, dict) and ctx.get("data_dir"):
-        return str(ctx["data_dir"])
-    if hasattr(ctx, "data_dir"):
-        return str(ctx.data_dir)
-    return str(params.get("data_dir") or default_data_dir())
+    """The data dir a matrix flow run works in, from its parameters."""
+    return str((flow_run.parameters or {}).get("data_dir") or default_data_dir())
+
+
+def _as_model(value: Any, from_json: Any) -> Any:
+    """A parameter as its model: runs started here hold the object, API copies hold JSON."""
+    return from_json(value) if isinstance(value, dict) else value
 
 
 def teardown_hook(flow: Any, flow_run: Any, state: Any) -> None:
-    """on_cancellation / on_crashed: stop replicas, containers and NGINX this run left running."""
+    """Matrix flow on_cancellation / on_crashed: stop every live replica set and balancer of this
+    process, then whatever the data dir's pid registry and NGINX pid files still name."""
     stopped = pipeline.emergency_teardown()
     found = pipeline.clean_data_dir(_data_dir_of(flow_run))
     flow_run_logger(flow_run).warning("flow run %s ended %s: stopped %d live resource(s); %s", flow_run.name,
-                             state.name, stopped, "; ".join(found) or "no leftovers")
+                                      state.name, stopped, "; ".join(found) or "no leftovers")
+
+
+def scenario_teardown_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Scenario flow on_cancellation / on_crashed: stop only this scenario's replicas and NGINX
+    (other scenarios may be running on the same host)."""
+    params = flow_run.parameters or {}
+    ctx = _as_model(params.get("ctx"), pipeline.context_from_json)
+    scenario = _as_model(params.get("scenario"), pipeline.scenario_from_json)
+    found = pipeline.clean_scenario(ctx, scenario)
+    flow_run_logger(flow_run).warning("flow run %s ended %s: %s", flow_run.name, state.name,
+                                      "; ".join(found) or "nothing left running")
 
 
 def mark_regressed(names: list[str]) -> None:

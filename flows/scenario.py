@@ -23,7 +23,7 @@ from tasks import scenario as t
 
 
 @flow(name="benchmatrix-scenario", flow_run_name="{scenario.name}", validate_parameters=False,
-      on_cancellation=[hooks.teardown_hook], on_crashed=[hooks.teardown_hook])
+      on_cancellation=[hooks.scenario_teardown_hook], on_crashed=[hooks.scenario_teardown_hook])
 def scenario_flow(ctx: pipeline.RunContext, scenario: Any) -> State:
     """Plan, deploy, load, tear down, validate and store one scenario; always tears down."""
     outcome = run_stages(ctx, scenario)
@@ -34,7 +34,7 @@ def scenario_flow(ctx: pipeline.RunContext, scenario: Any) -> State:
 
 @flow(name="benchmatrix-host-scenario", validate_parameters=False, persist_result=True,
       result_serializer="json",
-      on_cancellation=[hooks.teardown_hook], on_crashed=[hooks.teardown_hook])
+      on_cancellation=[hooks.scenario_teardown_hook], on_crashed=[hooks.scenario_teardown_hook])
 def host_scenario_flow(ctx: dict[str, Any], scenario: dict[str, Any]) -> State:
     """Run one scenario on this host's worker; return its outcome as JSON (nothing stored).
 

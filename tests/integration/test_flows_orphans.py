@@ -24,11 +24,12 @@ def _running(pid: int) -> bool:
     return process_state(pid) not in (None, "Z")
 
 
-def _leave_running(data_dir: Path) -> tuple[list[int], int]:
+def _leave_running(data_dir: Path, scenario_dir: Path | None = None,
+                   labels: dict[str, str] | None = None) -> tuple[list[int], int]:
     """Start 2 sim replicas and NGINX the way a run does, then drop them as a SIGKILL would."""
-    scenario_dir = data_dir / "runs" / "killed-run" / "h-m-l-0123456789ab"
+    scenario_dir = scenario_dir or data_dir / "runs" / "killed-run" / "h-m-l-0123456789ab"
     backend = get_backend("sim", registry_dir=pipeline.registry_dir(data_dir))
-    handles = backend.start(sim_specs(2), scenario_dir / "replicas", {"benchmatrix.run": "killed-run"})
+    handles = backend.start(sim_specs(2), scenario_dir / "replicas", labels or {"benchmatrix.run": "killed-run"})
     balancer = Balancer(plan_for(handles), scenario_dir / "nginx")
     balancer.start()
     nginx_pid = int((scenario_dir / "nginx" / "logs" / "nginx.pid").read_text())
@@ -59,3 +60,26 @@ def test_a_reused_pid_in_a_stale_pid_file_is_never_signalled(tmp_path: Path) -> 
     pid_file.parent.mkdir(parents=True)
     pid_file.write_text(f"{os.getpid()}\n")  # this test process: not an nginx of that prefix
     assert pipeline.stop_orphan_nginx(tmp_path / "runs") == 0
+
+
+def test_scenario_hook_stops_only_its_own_scenario(tmp_path: Path) -> None:
+    from benchmatrix.spec import load_matrix
+    from flows.hooks import scenario_teardown_hook
+    from tests.conftest import REPO_ROOT
+
+    matrix_path = REPO_ROOT / "matrices" / "tests" / "flows-mixed.yaml"
+    matrix = load_matrix(matrix_path)
+    ctx = pipeline.new_run_context(matrix, matrix_path, data_dir=tmp_path)
+    mine, other = pipeline.expand(matrix)[:2]
+    started = {s.scenario_id: _leave_running(
+        tmp_path, ctx.scenario_dir(s.name, s.scenario_id),
+        {"benchmatrix.run": ctx.run_id, "benchmatrix.scenario": s.scenario_id}) for s in (mine, other)}
+    flow_run = FlowRun(name=mine.name, flow_id=uuid.uuid4(), parameters={
+        "ctx": ctx.model_dump(mode="json"), "scenario": mine.model_dump(mode="json")})
+    scenario_teardown_hook(None, flow_run, Cancelled())
+    mine_pids, mine_nginx = started[mine.scenario_id]
+    other_pids, other_nginx = started[other.scenario_id]
+    assert not any(_running(p) for p in [*mine_pids, mine_nginx])
+    assert all(_running(p) for p in [*other_pids, other_nginx])
+    assert pipeline.clean_data_dir(tmp_path, docker_hosts=[]) == [
+        "2 orphan replica process(es) stopped", "1 orphan NGINX master(s) stopped"]
