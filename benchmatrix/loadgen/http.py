@@ -64,6 +64,7 @@ class HttpConnection(asyncio.Protocol):
         self._state = _IDLE
         self._remaining = 0
         self._keep_alive = True
+        self._first_byte_s = 0.0
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,6 +87,8 @@ class HttpConnection(asyncio.Protocol):
         now = _monotonic()
         if self.sink is None:
             return  # bytes after a finished response on a connection we will drop
+        if self._state == _HEAD and not self._buf:
+            self._first_byte_s = now  # the head may take several reads: stamp the first
         self._buf = self._buf + data if self._buf else data
         self._advance(now)
 
@@ -147,7 +150,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _start_body(self, status: int, headers: dict[str, str], now: float) -> None:
         self._keep_alive = headers.get("connection", "").lower() != "close"
-        self.sink.on_head(status, headers, now)  # type: ignore[union-attr]
+        self.sink.on_head(status, headers, self._first_byte_s)  # type: ignore[union-attr]
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self._state = _CHUNK_SIZE
         elif "content-length" in headers:
