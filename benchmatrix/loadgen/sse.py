@@ -73,6 +73,8 @@ class StreamSink:
             self._body.append(data)
             return
         buf = self._buf + data if self._buf else data
+        if b"\r" in buf:  # CRLF line endings (sse-starlette and others): normalise once per read
+            buf = buf.replace(b"\r\n", b"\n")
         start = 0
         t = now_s - self.t0
         while True:

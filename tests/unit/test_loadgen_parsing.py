@@ -157,11 +157,12 @@ def test_reasoning_then_content_and_comments():
     assert rec.completion_tokens == 2 and rec.token_source == "client"
 
 
-def test_completions_text_and_crlf_events():
-    body = b'data: {"choices":[{"text":"a b"}]}\r\n\r\n'.replace(b"\r\n\r\n", b"\n\n") + \
-        b"data: [DONE]\n\n"
-    rec, _, _ = _feed(HEAD + _chunked(body), 100)
-    assert rec.status == "ok" and rec.event_tokens == [2]
+@pytest.mark.parametrize("step", [1, 2, 5, 1000])
+def test_completions_text_and_crlf_events(step):
+    body = b'data: {"choices":[{"text":"a b"}]}\r\n\r\ndata: {"choices":[{"text":"c"}]}\r\n\r\n' \
+        b"data: [DONE]\r\n\r\n"
+    rec, _, _ = _feed(HEAD + _chunked(body), step)
+    assert rec.status == "ok" and rec.event_tokens == [2, 1]
 
 
 def test_reconcile_event_tokens():
