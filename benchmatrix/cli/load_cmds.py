@@ -44,6 +44,33 @@ def _dist(text: str, option: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
+def _range(text: str, option: str) -> tuple[float, float]:
+    lo, _, hi = text.partition(":")
+    try:
+        return float(lo), float(hi or lo)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use N or MIN:MAX", param_hint=option) from None
+
+
+def _media(images: str | None, image_px: str | None, audio_s: str | None) -> dict[str, Any]:
+    """Image and audio options from their MIN:MAX command-line forms."""
+    out: dict[str, Any] = {}
+    img: dict[str, int] = {}
+    if images:
+        lo, hi = _range(images, "--images")
+        img |= {"count_min": int(lo), "count_max": int(hi)}
+    if image_px:
+        lo, hi = _range(image_px, "--image-px")
+        img |= {"width_min_px": int(lo), "width_max_px": int(hi),
+                "height_min_px": int(lo), "height_max_px": int(hi)}
+    if img:
+        out["images"] = img
+    if audio_s:
+        lo, hi = _range(audio_s, "--audio-seconds")
+        out["audio"] = {"duration_min_s": lo, "duration_max_s": hi}
+    return out
+
+
 def load(
     url: str = typer.Option(..., "--url", help="Server or balancer root, e.g. http://127.0.0.1:8080."),
     model: str = typer.Option(..., "--model", help="Served model name."),
@@ -74,6 +101,9 @@ def load(
     tokenizer: str = typer.Option("words", "--tokenizer", help="words | server | HF tokenizer dir."),
     prompt_source: str = typer.Option("synthetic", "--prompts", help="synthetic | JSONL/ShareGPT path."),
     shared_prefix_ratio: float = typer.Option(0.0, "--shared-prefix-ratio"),
+    images: Optional[str] = typer.Option(None, "--images", help="Vision: images per request, N or MIN:MAX."),
+    image_px: Optional[str] = typer.Option(None, "--image-px", help="Vision: image side in pixels, MIN:MAX."),
+    audio_s: Optional[str] = typer.Option(None, "--audio-seconds", help="Speech: clip length, MIN:MAX."),
     output: Path = typer.Option(Path("requests.parquet"), "--output", "-o", help="Parquet records."),
     calibrate: list[str] = typer.Option([], "--calibrate", help="Sim replica URL for ground truth."),
     slo_ttft_ms: Optional[float] = typer.Option(None, "--slo-ttft-ms"),
@@ -102,7 +132,7 @@ def load(
         extra_body=json.loads(extra_body) if extra_body else {}, api_key_env=api_key_env,
         timeout_s=timeout_s, seed=seed, workers=workers, tokenizer=tokenizer,
         prompt_source=prompt_source, shared_prefix_ratio=shared_prefix_ratio, output_path=output,
-        calibrate_urls=calibrate or None)
+        calibrate_urls=calibrate or None, **_media(images, image_px, audio_s))
     if endpoint == "audio" and modality == "text":
         base["modality"] = "speech"
     cfg = LoadRunConfig.model_validate(base)

@@ -254,3 +254,19 @@ def test_non_streaming_response(server, tmp_path):
     df = _records(run_load(_cfg(server, tmp_path, model="nonstream", stream=False, num_requests=2)))
     assert (df["status"] == "ok").all() and (df["event_count"] == 1).all()
     assert (df["completion_tokens"] == 8).all() and (df["token_source"] == "server").all()
+
+
+def test_cli_vision_and_speech_options(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmatrix.cli import app
+
+    common = ["load", "--url", server.url, "--model", "ok", "-c", "1", "-n", "2", "--json"]
+    res = CliRunner().invoke(app, common + ["--modality", "vision", "--images", "2:3",
+                                            "--image-px", "8:16", "-o", str(tmp_path / "v.parquet")])
+    assert res.exit_code == 0, res.output
+    assert pd.read_parquet(tmp_path / "v.parquet")["image_count"].between(2, 3).all()
+    res = CliRunner().invoke(app, common + ["--endpoint", "audio", "--audio-seconds", "0.2:0.3",
+                                            "-o", str(tmp_path / "a.parquet")])
+    assert res.exit_code == 0, res.output
+    assert pd.read_parquet(tmp_path / "a.parquet")["audio_seconds"].between(0.2, 0.3).all()
