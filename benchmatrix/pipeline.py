@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 Status = Literal["running", "passed", "failed_validation", "failed", "skipped"]
+RunStatus = Literal["running", "completed", "partial", "failed"]
 
 # Live resources, so an interrupt can stop them from the main thread.
 _LIVE_LOCK = threading.Lock()
@@ -135,7 +136,7 @@ def new_run_context(matrix: Matrix, matrix_path: str | Path, data_dir: str | Pat
     return _new_run_context(matrix.name, matrix_path, root, run_id)
 
 
-def run_record(ctx: RunContext, status: str, ended_at: datetime | None = None) -> RunRecord:
+def run_record(ctx: RunContext, status: RunStatus, ended_at: datetime | None = None) -> RunRecord:
     return RunRecord(
         run_id=ctx.run_id, matrix_name=ctx.matrix_name, matrix_path=ctx.matrix_path,
         git_revision=ctx.git_revision, host=ctx.host, versions=versions(),
@@ -155,7 +156,8 @@ def open_run(ctx: RunContext) -> set[str]:
 def close_run(ctx: RunContext, outcomes: list[ScenarioOutcome]) -> RunSummary:
     """Mark the run completed (every scenario passed), partial, or failed (none passed)."""
     passed = sum(o.status in ("passed", "skipped") for o in outcomes)
-    status = "completed" if passed == len(outcomes) else ("partial" if passed else "failed")
+    status: Literal["completed", "partial", "failed"] = (
+        "completed" if passed == len(outcomes) else ("partial" if passed else "failed"))
     with _WAREHOUSE_LOCK, Warehouse.open(ctx.warehouse_path) as wh:
         wh.upsert_run(run_record(ctx, status, ended_at=datetime.now(timezone.utc)))
         results = wh.run_query("scenario_summary", {"run_id": ctx.run_id})

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
-from prefect.context import get_run_context
+from prefect.context import FlowRunContext
 from prefect.logging.loggers import flow_run_logger
 
 from benchmatrix import pipeline
@@ -55,7 +55,10 @@ def mark_regressed(names: list[str]) -> None:
     """Tag the current flow run ``regression`` (the run list in the UI then shows it)."""
     if not names:
         return
-    flow_run = get_run_context().flow_run
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    flow_run = context.flow_run
     with get_client(sync_client=True) as client:
         client.update_flow_run(flow_run.id, tags=sorted({*flow_run.tags, REGRESSION_TAG}))
 
@@ -65,6 +68,6 @@ def notify(policy: pipeline.RegressionPolicy, subject: str, body: str) -> bool:
     (e.g. ``custom-webhook/bench-alerts``); no block named: do nothing."""
     if not policy.notify_block:
         return False
-    block = Block.load(policy.notify_block)
+    block: Any = Block.load(policy.notify_block)
     block.notify(body=body, subject=subject)
     return True

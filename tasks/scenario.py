@@ -8,12 +8,21 @@ Inputs that are live objects (process handles, DataFrames) use ``NO_CACHE``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from benchmatrix import pipeline
+from benchmatrix.balancer import Balancer
+from benchmatrix.checks import CheckReport
+from benchmatrix.loadgen import LoadResult
+from benchmatrix.planner import TpPlan
+from benchmatrix.runs import RunContext
+from benchmatrix.spec import Matrix, Scenario
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -32,38 +41,38 @@ def _retrying(name: str, retries: int = 2, delay_s: float = 2.0) -> Any:
 
 
 @task(name="load-matrix", cache_policy=NO_CACHE)
-def load_matrix(matrix_path: str) -> Any:
+def load_matrix(matrix_path: str) -> Matrix:
     return pipeline.load_matrix(matrix_path)
 
 
 @task(name="expand-matrix", cache_policy=NO_CACHE)
-def expand_matrix(matrix: Any) -> list[Any]:
+def expand_matrix(matrix: Matrix) -> list[Scenario]:
     return pipeline.expand(matrix)
 
 
 @task(name="plan-tp", cache_policy=NO_CACHE)
-def plan_tp(scenario: Any) -> Any:
+def plan_tp(scenario: Scenario) -> pipeline.PlannedScenario:
     """The scenario's plan or why nothing fits (a PlannedScenario; never raises for no fit)."""
     return pipeline.plan_one(scenario)
 
 
 @task(name="plan-matrix", cache_policy=NO_CACHE)
-def plan_matrix(scenarios: list[Any]) -> list[Any]:
+def plan_matrix(scenarios: list[Scenario]) -> list[pipeline.PlannedScenario]:
     return pipeline.plan_all(scenarios)
 
 
 @_retrying("deploy-replicas", retries=1)
-def deploy_replicas(ctx: Any, scenario: Any, plan: Any) -> Any:
+def deploy_replicas(ctx: RunContext, scenario: Scenario, plan: TpPlan) -> pipeline.Deployment:
     return pipeline.deploy(ctx, scenario, plan)
 
 
 @_retrying("start-balancer", retries=1)
-def start_balancer(ctx: Any, scenario: Any, deployment: Any) -> Any:
+def start_balancer(ctx: RunContext, scenario: Scenario, deployment: pipeline.Deployment) -> Balancer:
     return pipeline.start_balancer(ctx, scenario, deployment)
 
 
 @_retrying("run-load", retries=1)
-def run_load(ctx: Any, scenario: Any, balancer: Any) -> Any:
+def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer) -> LoadResult:
     return pipeline.run_load(ctx, scenario, balancer)
 
 
@@ -83,7 +92,7 @@ def teardown(deployment: Any) -> None:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate(scenario: Any, plan: Any, load_result: Any, replica_stats: list[Any]) -> Any:
+def validate(scenario: Scenario, plan: TpPlan, load_result: LoadResult, replica_stats: list[Any]) -> CheckReport:
     return pipeline.validate(scenario, plan, load_result, replica_stats)
 
 
@@ -103,15 +112,15 @@ def open_run(ctx: Any) -> set[str]:
 
 
 @_retrying("close-run")
-def close_run(ctx: Any, outcomes: list[Any]) -> Any:
+def close_run(ctx: RunContext, outcomes: list[Any]) -> pipeline.RunSummary:
     return pipeline.close_run(ctx, outcomes)
 
 
 @_retrying("find-regressions")
-def find_regressions(ctx: Any, policy: Any) -> Any:
+def find_regressions(ctx: RunContext, policy: pipeline.RegressionPolicy) -> pd.DataFrame:
     return pipeline.regressions(ctx, policy)
 
 
 @_retrying("write-report")
-def write_report(ctx: Any) -> Any:
+def write_report(ctx: RunContext) -> Path:
     return pipeline.write_html_report(ctx)
