@@ -32,6 +32,7 @@ from benchmatrix.errors import (
 from benchmatrix.expand import expand
 from benchmatrix.loadgen import LoadResult, LoadRunConfig
 from benchmatrix.loadgen import run_load as _run_load
+from benchmatrix.metrics import ScenarioSummary, as_slo, summarize
 from benchmatrix.planner import TpPlan
 from benchmatrix.replicas import ReplicaHandle, ReplicaSpec, get_backend
 from benchmatrix.replicas.base import CommandLaunch, SimLaunch
@@ -82,6 +83,7 @@ class ScenarioOutcome(BaseModel):
     load_result: LoadResult | None = None
     replica_stats: tuple[ReplicaShare, ...] = ()
     checks: CheckReport | None = None
+    metrics: ScenarioSummary | None = None
     error_message: str | None = None
     started_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     ended_at: datetime | None = None
@@ -481,6 +483,11 @@ def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer) -> LoadRes
     return _run_load(load_config(ctx, scenario, balancer.url))
 
 
+def summarize_load(scenario: Scenario, load_result: LoadResult) -> ScenarioSummary:
+    """Headline metrics of the scenario's records (warmup excluded, goodput under its SLO)."""
+    return summarize(pd.read_parquet(load_result.records_path), as_slo(scenario.slo))
+
+
 def collect_replica_stats(balancer: Balancer, deployment: Deployment) -> list[ReplicaShare]:
     """Requests each replica served, from NGINX's access and error logs (truncated streams too)."""
     return balancer.replica_shares()
@@ -512,6 +519,10 @@ def with_plan(outcome: ScenarioOutcome, tp_plan: TpPlan) -> ScenarioOutcome:
 
 def with_load(outcome: ScenarioOutcome, result: LoadResult) -> ScenarioOutcome:
     return outcome.model_copy(update={"load_result": result})
+
+
+def with_metrics(outcome: ScenarioOutcome, metrics: ScenarioSummary) -> ScenarioOutcome:
+    return outcome.model_copy(update={"metrics": metrics})
 
 
 def with_replica_stats(outcome: ScenarioOutcome, shares: list[ReplicaShare]) -> ScenarioOutcome:

@@ -56,6 +56,13 @@ def scenario_markdown(outcome: Any) -> str:
             ["requests ok", "errors", "duration s", "client CPU s", "dispatch lag p99 ms", "client-bound"],
             [[r.num_ok, r.num_errors, r.duration_s, r.client_cpu_s, r.dispatch_lag_p99_ms, r.is_client_bound]],
         ))
+    if getattr(outcome, "metrics", None) is not None:
+        m = outcome.metrics
+        parts.append("## Results\n\n" + markdown_table(
+            ["req/s", "out tok/s", "goodput req/s", "TTFT p50 ms", "TTFT p99 ms", "TPOT p50 ms",
+             "TPOT p99 ms", "E2E p99 ms", "error rate"],
+            [[m.request_throughput_rps, m.output_token_throughput_tps, m.goodput_rps, m.ttft_ms_p50,
+              m.ttft_ms_p99, m.tpot_ms_p50, m.tpot_ms_p99, m.e2e_ms_p99, m.error_rate]]))
     if outcome.replica_stats:
         parts.append("## Replica shares (NGINX)\n\n" + markdown_table(
             ["replica", "requests", "share", "upstream mean ms", "upstream p99 ms", "errors"],

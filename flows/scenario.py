@@ -76,6 +76,7 @@ def _deploy_load_validate(ctx: Any, scenario: Any, outcome: Any) -> Any:
     plan = outcome.plan
     get_run_logger().info("plan: TP%d x %d replica(s): %s", plan.tp_degree, plan.replicas, plan.reason)
     outcome = _deploy_and_load(ctx, scenario, plan, outcome)
+    outcome = pipeline.with_metrics(outcome, t.summarize_load(scenario, outcome.load_result))
     report = t.validate(scenario, plan, outcome.load_result, outcome.replica_stats)
     return pipeline.with_checks(outcome, report)
 

@@ -20,6 +20,7 @@ from benchmatrix import pipeline
 from benchmatrix.balancer import Balancer
 from benchmatrix.checks import CheckReport
 from benchmatrix.loadgen import LoadResult
+from benchmatrix.metrics import ScenarioSummary
 from benchmatrix.planner import TpPlan
 from benchmatrix.runs import RunContext
 from benchmatrix.spec import Matrix, Scenario
@@ -74,6 +75,11 @@ def start_balancer(ctx: RunContext, scenario: Scenario, deployment: pipeline.Dep
 @_retrying("run-load", retries=1)
 def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer) -> LoadResult:
     return pipeline.run_load(ctx, scenario, balancer)
+
+
+@task(name="summarize-load", cache_policy=NO_CACHE)
+def summarize_load(scenario: Scenario, load_result: LoadResult) -> ScenarioSummary:
+    return pipeline.summarize_load(scenario, load_result)
 
 
 @task(name="collect-replica-stats", cache_policy=NO_CACHE)

@@ -89,6 +89,7 @@ def test_artifacts_show_plan_scenarios_failures_report_and_regressions(mixed_run
         assert text.startswith(f"# {outcome.scenario.name}") and f"status: **{outcome.status}**" in text
     passed = latest_artifact(artifacts.scenario_key(summary.outcomes[0].scenario)).data
     assert "## Replica shares (NGINX)" in passed and "| requests ok | errors |" in passed
+    assert "## Results" in passed and "| req/s | out tok/s | goodput req/s | TTFT p50 ms |" in passed
     run = latest_artifact(artifacts.RUN_SUMMARY_KEY).data
     assert run.startswith(f"# Run {summary.run_id}: partial")
     assert "## Failed scenarios" in run and f"| {EXITS} | failed | DeployError" in run
