@@ -488,6 +488,19 @@ def summarize_load(scenario: Scenario, load_result: LoadResult) -> ScenarioSumma
     return summarize(pd.read_parquet(load_result.records_path), as_slo(scenario.slo))
 
 
+def deployment_line(deployment: Deployment) -> str:
+    """Log line: which replicas answer where, and how long each took to become healthy."""
+    parts = [f"{h.replica_id} {h.host}:{h.port} ({h.startup_s:.1f} s)" for h in deployment.handles]
+    return f"{len(parts)} replica(s) healthy: " + ", ".join(parts)
+
+
+def load_line(result: LoadResult, url: str) -> str:
+    """Log line: what the load run did."""
+    bound = f"; client-bound: {result.client_bound_reason}" if result.is_client_bound else ""
+    return (f"load through {url}: {result.num_ok} ok, {result.num_errors} error(s), "
+            f"{result.num_warmup} warmup in {result.duration_s:.1f} s{bound}")
+
+
 def collect_replica_stats(balancer: Balancer, deployment: Deployment) -> list[ReplicaShare]:
     """Requests each replica served, from NGINX's access and error logs (truncated streams too)."""
     return balancer.replica_shares()

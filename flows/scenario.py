@@ -83,11 +83,14 @@ def _deploy_load_validate(ctx: Any, scenario: Any, outcome: Any) -> Any:
 
 def _deploy_and_load(ctx: Any, scenario: Any, plan: Any, outcome: Any) -> Any:
     """Deploy replicas and NGINX, run the load; teardown runs whatever happens."""
+    logger = get_run_logger()
     deployment = t.deploy_replicas(ctx, scenario, plan)
     try:
+        logger.info(pipeline.deployment_line(deployment))
         balancer = t.start_balancer(ctx, scenario, deployment)
         try:
             outcome = pipeline.with_load(outcome, t.run_load(ctx, scenario, balancer))
+            logger.info(pipeline.load_line(outcome.load_result, balancer.url))
         finally:
             t.stop_balancer(balancer)
         return pipeline.with_replica_stats(outcome, t.collect_replica_stats(balancer, deployment))
