@@ -28,7 +28,7 @@ def test_smoke_matrix_expands_to_four_tp1_scenarios() -> None:
         plan = plan_tp(scenario)
         assert (plan.tp_degree, plan.replicas) == (1, 2)
         assert scenario.hardware.backend == "sim" and scenario.model.engine == "sim"
-        assert scenario.sim.time_scale == 0.25 and scenario.load.num_requests == 60
+        assert scenario.sim.time_scale == 1.0 and scenario.load.num_requests == 60
         assert scenario.model.served_name == "llama-3.1-8b"
 
 
