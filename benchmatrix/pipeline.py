@@ -41,7 +41,7 @@ from benchmatrix.runs import RunContext, new_run_context as _new_run_context, ve
 from benchmatrix.sim import SimEngineConfig
 from benchmatrix.spec import Matrix, Scenario, load_matrix
 from benchmatrix.warehouse import Warehouse
-from benchmatrix.warehouse.records import CheckRow, ReplicaStat, RunRecord, ScenarioLoad
+from benchmatrix.warehouse.records import ReplicaStat, RunRecord, ScenarioLoad
 
 __all__ = [
     "RunContext", "ScenarioOutcome", "Deployment", "RunSummary", "load_matrix", "expand",
@@ -444,8 +444,18 @@ def stop_balancer(balancer: Balancer) -> None:
 # ----------------------------------------------------------------------------- load
 
 
-def load_config(ctx: RunContext, scenario: Scenario, base_url: str) -> LoadRunConfig:
-    """The load generator's config for one scenario, sent through ``base_url`` (NGINX)."""
+#: Rows per Parquet row group: large groups load into DuckDB far faster than small ones, and
+#: memory stays flat (one group per worker in flight).
+RECORD_BATCH_ROWS = 65_536
+
+
+def load_config(ctx: RunContext, scenario: Scenario, base_url: str,
+                calibrate_urls: list[str] | None = None) -> LoadRunConfig:
+    """The load generator's config for one scenario, sent through ``base_url`` (NGINX).
+
+    ``calibrate_urls``: the simulated replicas' own URLs; the generator joins each record with
+    the server's timestamps and reports its own TTFT overhead.
+    """
     load = scenario.load
     extra: dict[str, Any] = {}
     if load.images is not None:
@@ -474,13 +484,20 @@ def load_config(ctx: RunContext, scenario: Scenario, base_url: str) -> LoadRunCo
         duration_s=load.duration_s, warmup_requests=load.warmup_requests,
         ignore_eos=load.ignore_eos, timeout_s=load.timeout_s, seed=load.seed,
         output_path=scenario_dir(ctx, scenario) / "requests.parquet",
-        run_id=f"{ctx.run_id}-{scenario.scenario_id}", **extra,
+        run_id=f"{ctx.run_id}-{scenario.scenario_id}", batch_rows=RECORD_BATCH_ROWS,
+        calibrate_urls=calibrate_urls or None, **extra,
     )
 
 
-def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer) -> LoadResult:
-    """Run the scenario's load through NGINX; per-request failures are data in the records."""
-    return _run_load(load_config(ctx, scenario, balancer.url))
+def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer,
+             deployment: Deployment | None = None) -> LoadResult:
+    """Run the scenario's load through NGINX; per-request failures are data in the records.
+
+    With simulated replicas the generator also calibrates itself against their timestamps.
+    """
+    sim = deployment is not None and scenario.hardware.backend == "sim"
+    urls = [h.url for h in deployment.handles] if sim and deployment is not None else None
+    return _run_load(load_config(ctx, scenario, balancer.url, calibrate_urls=urls))
 
 
 def summarize_load(scenario: Scenario, load_result: LoadResult) -> ScenarioSummary:
@@ -578,7 +595,7 @@ def scenario_load(outcome: ScenarioOutcome) -> ScenarioLoad:
         duration_s=result.duration_s if result else None,
         requests_path=result.records_path if result and result.records_path.exists() else None,
         replica_stats=[_replica_stat(share) for share in outcome.replica_stats],
-        checks=[_check_row(r) for r in outcome.checks.results] if outcome.checks else [],
+        checks=outcome.checks.results if outcome.checks else [],
     )
 
 
@@ -587,11 +604,6 @@ def _replica_stat(share: ReplicaShare) -> ReplicaStat:
                        upstream_mean_ms=share.mean_upstream_response_time_ms,
                        upstream_p99_ms=share.p99_upstream_response_time_ms,
                        errors=share.errors, source="nginx")
-
-
-def _check_row(result: Any) -> CheckRow:
-    return CheckRow(check_name=result.check_name, level=result.level, passed=result.passed,
-                    observed=result.observed, expected=result.expected, message=result.message)
 
 
 def store_scenario(ctx: RunContext, outcome: ScenarioOutcome) -> None:

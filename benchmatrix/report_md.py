@@ -42,6 +42,13 @@ def plan_table(planned: Sequence[Any]) -> str:
     return "# Tensor-parallel plan\n\n" + markdown_table(headers, rows)
 
 
+def _overhead(result: Any) -> str:
+    """The generator's own TTFT overhead against the simulated engine's timestamps, if joined."""
+    if not getattr(result, "calibrated_requests", 0):
+        return "-"
+    return f"{_cell(result.overhead_ttft_p50_ms)} / {_cell(result.overhead_ttft_p99_ms)}"
+
+
 def scenario_markdown(outcome: Any) -> str:
     """Scenario artifact: status, plan, load figures, replica shares and failed checks."""
     s = outcome.scenario
@@ -53,8 +60,10 @@ def scenario_markdown(outcome: Any) -> str:
     if outcome.load_result is not None:
         r = outcome.load_result
         parts.append(markdown_table(
-            ["requests ok", "errors", "duration s", "client CPU s", "dispatch lag p99 ms", "client-bound"],
-            [[r.num_ok, r.num_errors, r.duration_s, r.client_cpu_s, r.dispatch_lag_p99_ms, r.is_client_bound]],
+            ["requests ok", "errors", "duration s", "client CPU s", "dispatch lag p99 ms",
+             "client TTFT overhead p50/p99 ms", "client-bound"],
+            [[r.num_ok, r.num_errors, r.duration_s, r.client_cpu_s, r.dispatch_lag_p99_ms,
+              _overhead(r), r.is_client_bound]],
         ))
     if getattr(outcome, "metrics", None) is not None:
         m = outcome.metrics

@@ -89,7 +89,7 @@ def _deploy_and_load(ctx: Any, scenario: Any, plan: Any, outcome: Any) -> Any:
         logger.info(pipeline.deployment_line(deployment))
         balancer = t.start_balancer(ctx, scenario, deployment)
         try:
-            outcome = pipeline.with_load(outcome, t.run_load(ctx, scenario, balancer))
+            outcome = pipeline.with_load(outcome, t.run_load(ctx, scenario, balancer, deployment))
             logger.info(pipeline.load_line(outcome.load_result, balancer.url))
         finally:
             t.stop_balancer(balancer)

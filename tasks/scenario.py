@@ -73,8 +73,9 @@ def start_balancer(ctx: RunContext, scenario: Scenario, deployment: pipeline.Dep
 
 
 @_retrying("run-load", retries=1)
-def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer) -> LoadResult:
-    return pipeline.run_load(ctx, scenario, balancer)
+def run_load(ctx: RunContext, scenario: Scenario, balancer: Balancer,
+             deployment: pipeline.Deployment | None = None) -> LoadResult:
+    return pipeline.run_load(ctx, scenario, balancer, deployment)
 
 
 @task(name="summarize-load", cache_policy=NO_CACHE)

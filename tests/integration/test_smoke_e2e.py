@@ -55,6 +55,14 @@ def test_one_row_per_request_sent(smoke_run: tuple) -> None:
     assert set(stored.values()) == {64}
 
 
+def test_generator_calibrated_itself_against_the_simulated_replicas(smoke_run: tuple) -> None:
+    state, _ = smoke_run
+    for outcome in state.result(raise_on_failure=False).outcomes:
+        result = outcome.load_result
+        assert result.calibrated_requests == result.num_ok, outcome.scenario.name  # warmup excluded
+        assert result.overhead_ttft_p50_ms is not None and result.overhead_ttft_p50_ms >= 0
+
+
 def test_each_replica_served_about_its_share(smoke_run: tuple) -> None:
     _, data_dir = smoke_run
     with _con(data_dir) as con:
