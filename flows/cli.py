@@ -6,6 +6,7 @@ library never imports Prefect or this package.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -71,7 +72,8 @@ def _print_summary(summary: "object") -> None:
 
     from benchmatrix.report_md import _cell, results_rows
 
-    console = Console()
+    # Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80-column default.
+    console = Console(width=None if sys.stdout.isatty() else 200)
     headers, rows = results_rows(summary.results)  # type: ignore[attr-defined]
     table = Table(title=f"run {summary.run_id}: {summary.status}")  # type: ignore[attr-defined]
     for header in headers:
