@@ -286,6 +286,13 @@ class SimOptions(_Strict):
     tokens_per_event: SInt = Field(default=1, gt=0, description="Tokens per streamed SSE event.")
 
 
+class RegressionSettings(_Strict):
+    """When a nightly run counts as regressed, and whom to tell (nobody unless named)."""
+
+    threshold_pct: SFloat = Field(default=10.0, gt=0, description="A scenario worse than its previous run by more than this percentage (TTFT/TPOT/E2E p99 up, throughput down) is a regression.")
+    notify_block: str | None = Field(default=None, min_length=1, description="Prefect notification block ('type/name', e.g. 'custom-webhook/bench-alerts') called when a run regresses; None = off.")
+
+
 RULE_KEYS: tuple[str, ...] = (
     "hardware", "gpu", "gpu_count", "nodes", "backend", "work_pool",
     "model", "dtype", "engine", "max_model_len",
@@ -362,6 +369,7 @@ class Matrix(_Strict):
     slo: Slo = Field(default_factory=Slo)
     checks: CheckThresholds = Field(default_factory=CheckThresholds)
     sim: SimOptions = Field(default_factory=SimOptions)
+    regressions: RegressionSettings | None = Field(default=None, description="Regression threshold and notification; unset = environment (BENCHMATRIX_REGRESSION_THRESHOLD_PCT, BENCHMATRIX_NOTIFY_BLOCK) or defaults.")
 
     _source: str = PrivateAttr(default="<matrix>")
 
