@@ -19,24 +19,29 @@ def register(app: typer.Typer) -> None:
 
 _RUN_HELP = """Run a matrix: plan, deploy replicas behind NGINX, load, validate, warehouse.
 
-Runs the Prefect flow `benchmatrix-matrix` (a temporary local Prefect server is started when
-PREFECT_API_URL is unset). Prints the comparison table and where the warehouse and artifacts
-are. Re-running with --run-id of an earlier run resumes it: scenarios already stored as passed
-are skipped.
+Runs the Prefect flow `benchmatrix-matrix` (a temporary local Prefect server is started when PREFECT_API_URL is unset). Prints the comparison table and where the warehouse and the artifacts are.
 
-Example: benchmatrix run matrices/smoke.yaml --data-dir .data
+Re-running with --run-id of an earlier run resumes it: scenarios already stored as passed are skipped.
+
+Examples:
+
+  benchmatrix run matrices/smoke.yaml
+
+  benchmatrix run matrices/nightly.yaml --only h200 --data-dir /srv/bench
+
+  benchmatrix run matrices/nightly.yaml --run-id nightly-20261204T020000Z-1a2b3c
 """
 
 
 def run(
     matrix: Path = typer.Argument(..., exists=True, dir_okay=False, help="Matrix YAML file."),
     data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="Warehouse + artifacts root [default: $BENCHMATRIX_DATA_DIR or .data]."),
+        None, "--data-dir", help="Warehouse + artifacts root \\[default: $BENCHMATRIX_DATA_DIR or .data]."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Resume this run id."),
     only: Optional[list[str]] = typer.Option(
         None, "--only", help="Run only scenarios whose name contains this (repeatable)."),
     max_parallel: Optional[int] = typer.Option(
-        None, "--max-parallel", min=1, help="Scenario threads at once [default: one per hardware entry]."),
+        None, "--max-parallel", min=1, help="Scenario threads at once \\[default: one per hardware entry]."),
     work_pools: bool = typer.Option(
         False, "--work-pools", help="Send hardware entries that name a work_pool to that pool's "
         "worker (deployment benchmatrix-host-scenario/<pool>; needs PREFECT_API_URL)."),
