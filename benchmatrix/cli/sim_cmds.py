@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     @sim.command("serve")
     def serve(
         config: Optional[Path] = typer.Option(None, help="SimEngineConfig JSON file."),
-        preset: Optional[str] = typer.Option(None, help="<gpu>[x<tp>]-<model>[-fp8], e.g. h100-llama8b."),
+        preset: Optional[str] = typer.Option(None, help="<gpu>\\[x<tp>]-<model>\\[-fp8], e.g. h100-llama8b or h100x4-llama70b-fp8."),
         host: str = typer.Option("127.0.0.1", help="Interface to bind."),
         port: int = typer.Option(8000, help="Port (0 picks a free one)."),
         time_scale: Optional[float] = typer.Option(None, help="0 = no delay, 0.1 = 10x faster."),
