@@ -104,7 +104,7 @@ def test_balancer_stops_cleanly_and_keeps_logs(tmp_path: Path) -> None:
 
 
 def test_auto_port_survives_a_port_grabbed_before_nginx_binds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import benchmatrix.balancer as balancer_module
+    import benchmatrix.balancer.process as balancer_module  # Balancer picks its port there
 
     with socket.socket() as thief:
         thief.bind(("127.0.0.1", 0))

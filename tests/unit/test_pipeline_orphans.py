@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from benchmatrix import pipeline
+from benchmatrix.pipeline import orphans
 from tests.support.spec_builders import base_matrix, write_matrix
 
 
@@ -27,7 +28,7 @@ def _fake_backends(monkeypatch: pytest.MonkeyPatch, found: int) -> list[tuple[st
     def get_backend(name: str, **options: Any) -> _Recorder:
         return _Recorder(calls, name, options.get("docker_host", options.get("registry_dir")), found)
 
-    monkeypatch.setattr(pipeline, "get_backend", get_backend)
+    monkeypatch.setattr(orphans, "get_backend", get_backend)  # where clean_data_dir looks it up
     return calls
 
 
