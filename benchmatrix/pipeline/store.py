@@ -16,7 +16,7 @@ from benchmatrix.planner import TpPlan
 from benchmatrix.runs import RunContext, versions
 from benchmatrix.spec import Scenario
 from benchmatrix.warehouse import Warehouse
-from benchmatrix.warehouse.records import ReplicaStat, RunRecord, ScenarioLoad
+from benchmatrix.warehouse.records import CheckRow, ReplicaStat, RunRecord, ScenarioLoad
 
 #: DuckDB has one writer; scenario threads of one flow process take turns.
 WAREHOUSE_LOCK = threading.Lock()
@@ -85,7 +85,7 @@ def scenario_load(outcome: ScenarioOutcome) -> ScenarioLoad:
         duration_s=result.duration_s if result else None,
         requests_path=result.records_path if result and result.records_path.exists() else None,
         replica_stats=[_replica_stat(share) for share in outcome.replica_stats],
-        checks=outcome.checks.results if outcome.checks else [],
+        checks=[CheckRow(**r.model_dump()) for r in outcome.checks.results] if outcome.checks else [],
     )
 
 
