@@ -53,15 +53,16 @@ def run(
     load_matrix(matrix)  # fail fast, before Prefect starts, on a malformed file
     from flows.matrix import matrix_flow
 
+    _interrupt_on_sigterm()
     try:
         state = matrix_flow(str(matrix), data_dir=str(data_dir) if data_dir else None,
                             run_id=run_id, only=only, max_parallel=max_parallel,
                             use_work_pools=work_pools, return_state=True)
     except KeyboardInterrupt:
         stopped = pipeline.emergency_teardown()
-        typer.secho(f"interrupted: stopped {stopped} live replica set(s)/balancer(s); "
-                    "the run stays marked 'running' in the warehouse: resume it with --run-id",
-                    fg=typer.colors.YELLOW, err=True)
+        typer.secho(f"interrupted: stopped {stopped} more live replica set(s)/balancer(s); "
+                    "finished scenarios are kept and the run is recorded as partial "
+                    "(resume it with --run-id, printed above)", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(130) from None
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, pipeline.RunSummary):
@@ -69,6 +70,18 @@ def run(
         raise typer.Exit(1)
     _print_summary(summary)
     raise typer.Exit(0 if summary.status == "completed" else 1)
+
+
+def _interrupt_on_sigterm() -> None:
+    """Make SIGTERM (and SIGINT, even when a shell started us with it ignored) raise
+    KeyboardInterrupt, so replicas and NGINX are torn down instead of orphaned."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _print_summary(summary: "object") -> None:

@@ -100,7 +100,12 @@ def _run_all(ctx: Any, scenarios: list[Any], workers: int, use_work_pools: bool,
         futures = [pool.submit(contextvars.copy_context().run, one, s) for s in scenarios]
         return [f.result() for f in futures]
     except BaseException:
-        pipeline.emergency_teardown()
+        stopped = pipeline.emergency_teardown()
+        pipeline.mark_interrupted(ctx)
+        get_run_logger().warning(
+            "interrupted: stopped %d replica set(s)/balancer(s); run %s is recorded as partial; "
+            "resume it with: benchmatrix run %s --run-id %s",
+            stopped, ctx.run_id, ctx.matrix_path, ctx.run_id)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -48,13 +48,14 @@ from benchmatrix.pipeline.run import (
     select, selection_line,
 )
 from benchmatrix.pipeline.store import (
-    close_run, open_run, run_record, scenario_load, store_scenario, validate,
+    close_run, mark_interrupted, open_run, run_record, scenario_load, store_scenario, validate,
 )
 from benchmatrix.pipeline.transient import is_transient
 from benchmatrix.runs import RunContext
 from benchmatrix.spec import load_matrix
 
 __all__ = [
+    "mark_interrupted",
     # records
     "Deployment", "PlannedScenario", "RunContext", "RunStatus", "RunSummary", "ScenarioOutcome",
     "Status",

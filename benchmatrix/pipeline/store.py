@@ -39,6 +39,18 @@ def open_run(ctx: RunContext) -> set[str]:
     return done
 
 
+def mark_interrupted(ctx: RunContext) -> None:
+    """Record an interrupted run as ``partial`` (never as good); its passed scenarios stay, and
+    ``benchmatrix run --run-id`` resumes it. Waits at most 10 s for a scenario thread's write."""
+    if not WAREHOUSE_LOCK.acquire(timeout=10):
+        return
+    try:
+        with Warehouse.open(ctx.warehouse_path) as wh:
+            wh.upsert_run(run_record(ctx, "partial", ended_at=datetime.now(timezone.utc)))
+    finally:
+        WAREHOUSE_LOCK.release()
+
+
 def close_run(ctx: RunContext, outcomes: list[ScenarioOutcome]) -> RunSummary:
     """Mark the run completed (every scenario passed), partial, or failed (none passed)."""
     passed = sum(o.status in ("passed", "skipped") for o in outcomes)
