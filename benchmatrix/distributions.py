@@ -129,6 +129,15 @@ def sample_lengths(dist: Fixed | Uniform | Normal | LogNormal | Empirical, n: in
     return values[rng.integers(0, len(values), size=n)]
 
 
+def lower_bound(dist: Fixed | Uniform | Normal | LogNormal | Empirical) -> int:
+    """Smallest length the distribution can produce."""
+    if isinstance(dist, Fixed):
+        return dist.value
+    if isinstance(dist, Empirical):
+        return int(_empirical_values(dist).min())
+    return dist.min
+
+
 def upper_bound(dist: Fixed | Uniform | Normal | LogNormal | Empirical) -> int:
     """Largest length the distribution can produce (used by the planner for working sets)."""
     if isinstance(dist, Fixed):

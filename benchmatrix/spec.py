@@ -273,7 +273,7 @@ class CheckThresholds(_Strict):
     max_error_share: SFloat = Field(default=0.05, ge=0, le=1, description="Largest share of failed requests.")
     replica_share_tolerance: SFloat = Field(default=0.25, ge=0, le=1, description="Allowed relative deviation of each replica's request share from 1/replicas.")
     max_dispatch_lag_p99_ms: SFloat = Field(default=50.0, gt=0, description="p99 of sent - intended send time, ms.")
-    rate_tolerance: SFloat = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of achieved from target rate.")
+    rate_tolerance: SFloat = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of the achieved send rate from the seeded schedule's (open loop).")
     concurrency_tolerance: SFloat = Field(default=0.1, ge=0, le=1, description="Allowed relative deviation of mean in-flight from target concurrency.")
     min_requests: SInt = Field(default=1, gt=0, description="Fewest measured requests a scenario must have.")
 

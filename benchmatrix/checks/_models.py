@@ -32,7 +32,7 @@ class CheckContext(BaseModel):
     concurrency_tolerance: float = Field(
         0.25, ge=0, description="Allowed |mean in flight / target concurrency - 1|."
     )
-    rate_tolerance: float = Field(0.25, ge=0, description="Allowed |achieved / target rate - 1|.")
+    rate_tolerance: float = Field(0.25, ge=0, description="Allowed |achieved / scheduled send rate - 1| (open loop).")
     min_requests: int = Field(1, ge=0, description="Fewest measured requests a scenario needs.")
     prompt_tokens_tolerance: float = Field(
         0.05, ge=0, description="Allowed |prompt_tokens / target - 1| when the tokenizer is exact."

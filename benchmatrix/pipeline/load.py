@@ -41,11 +41,12 @@ def load_config(ctx: RunContext, scenario: Scenario, base_url: str,
             width_min_px=min(widths), width_max_px=max(widths),
             height_min_px=min(heights), height_max_px=max(heights))
     if load.audio is not None:
-        from benchmatrix.distributions import mean_of, upper_bound
+        from benchmatrix.distributions import lower_bound, upper_bound
         from benchmatrix.loadgen.config import AudioOptions
 
+        # the generator draws clip lengths uniformly between the distribution's bounds
         extra["audio"] = AudioOptions(
-            duration_min_s=float(min(mean_of(load.audio.seconds), upper_bound(load.audio.seconds))),
+            duration_min_s=float(lower_bound(load.audio.seconds)),
             duration_max_s=float(upper_bound(load.audio.seconds)),
             sample_rate_hz=load.audio.sample_rate_hz)
     return LoadRunConfig(

@@ -70,11 +70,15 @@ def validate(scenario: Scenario, tp_plan: TpPlan, load_result: LoadResult,
              shares: list[ReplicaShare]) -> CheckReport:
     """Run the data checks on the scenario's records."""
     requests = pd.read_parquet(load_result.records_path)
+    text = scenario.load.modality == "text"
     ctx = CheckContext.from_scenario(
         scenario,
         replica_ids=[s.replica_id for s in shares],
         replica_served={s.replica_id: s.requests for s in shares},
-        tokenizer_exact=scenario.hardware.backend == "sim",
+        # prompts are exact in the sim's word tokenizer; images and audio add media tokens
+        tokenizer_exact=scenario.hardware.backend == "sim" and text,
+        # a transcription's length follows its audio, not max_tokens
+        ignore_eos=scenario.load.ignore_eos and scenario.load.endpoint != "audio",
     )
     return validate_scenario(requests, ctx)
 
