@@ -93,7 +93,8 @@ def _deploy_and_load(ctx: Any, scenario: Any, plan: Any, outcome: Any) -> Any:
             logger.info(pipeline.load_line(outcome.load_result, balancer.url))
         finally:
             t.stop_balancer(balancer)
-        return pipeline.with_replica_stats(outcome, t.collect_replica_stats(balancer, deployment))
+        outcome = pipeline.with_replica_stats(outcome, t.collect_replica_stats(balancer, deployment))
+        return pipeline.with_engine_counts(outcome, t.collect_engine_counts(deployment))
     finally:
         t.teardown(deployment)
 

@@ -88,6 +88,11 @@ def collect_replica_stats(balancer: Any, deployment: Any) -> list[Any]:
     return pipeline.collect_replica_stats(balancer, deployment)
 
 
+@task(name="collect-engine-counts", cache_policy=NO_CACHE)
+def collect_engine_counts(deployment: Any) -> list[Any]:
+    return pipeline.collect_engine_counts(deployment)
+
+
 @task(name="stop-balancer", cache_policy=NO_CACHE)
 def stop_balancer(balancer: Any) -> None:
     pipeline.stop_balancer(balancer)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from benchmatrix.expand import expand
 from benchmatrix.pipeline.deployment import (
-    Deployment, collect_replica_stats, deploy, deployment_line, emergency_teardown, start_balancer,
+    Deployment, collect_engine_counts, collect_replica_stats, deploy, deployment_line, emergency_teardown, start_balancer,
     stop_balancer, teardown,
 )
 from benchmatrix.pipeline.launch import replica_specs, served_name, sim_engine_config
@@ -34,7 +34,7 @@ from benchmatrix.pipeline.orphans import (
 )
 from benchmatrix.pipeline.outcome import (
     PlannedScenario, RunStatus, RunSummary, ScenarioOutcome, Status, begin_outcome, with_checks,
-    with_error, with_load, with_metrics, with_plan, with_planned, with_replica_stats,
+    with_error, with_load, with_metrics, with_plan, with_planned, with_engine_counts, with_replica_stats,
 )
 from benchmatrix.pipeline.remote import (
     context_from_json, outcome_from_json, outcome_to_json, received_outcome, scenario_from_json,
@@ -66,10 +66,10 @@ __all__ = [
     "plan", "plan_one", "plan_all",
     # outcome steps
     "begin_outcome", "with_plan", "with_planned", "with_load", "with_metrics",
-    "with_replica_stats", "with_checks", "with_error",
+    "with_replica_stats", "with_engine_counts", "with_checks", "with_error",
     # deploy + load
     "sim_engine_config", "served_name", "replica_specs", "deploy", "teardown", "start_balancer",
-    "stop_balancer", "deployment_line", "collect_replica_stats", "emergency_teardown",
+    "stop_balancer", "deployment_line", "collect_replica_stats", "collect_engine_counts", "emergency_teardown",
     "RECORD_BATCH_ROWS", "load_config", "run_load", "summarize_load", "load_line",
     # validate + store
     "validate", "scenario_load", "store_scenario",

@@ -18,6 +18,7 @@ from benchmatrix.pipeline.launch import replica_specs
 from benchmatrix.pipeline.run import registry_dir, scenario_dir
 from benchmatrix.planner import TpPlan
 from benchmatrix.replicas import ReplicaHandle, get_backend
+from benchmatrix.replicas.engine_metrics import EngineCounts, scrape
 from benchmatrix.runs import RunContext
 from benchmatrix.spec import Scenario
 
@@ -86,6 +87,12 @@ def deployment_line(deployment: Deployment) -> str:
 def collect_replica_stats(balancer: Balancer, deployment: Deployment) -> list[ReplicaShare]:
     """Requests each replica served, from NGINX's access and error logs (truncated streams too)."""
     return balancer.replica_shares()
+
+
+def collect_engine_counts(deployment: Deployment) -> list[EngineCounts]:
+    """What each replica's engine says it served (its /metrics), where it exports a count."""
+    counts = (scrape(handle) for handle in deployment.handles)
+    return [c for c in counts if c is not None]
 
 
 def _register(resource: Any) -> None:

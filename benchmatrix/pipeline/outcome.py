@@ -16,6 +16,7 @@ from benchmatrix.checks import CheckReport
 from benchmatrix.loadgen import LoadResult
 from benchmatrix.metrics import ScenarioSummary
 from benchmatrix.planner import TpPlan
+from benchmatrix.replicas.engine_metrics import EngineCounts
 from benchmatrix.spec import Scenario
 
 
@@ -43,6 +44,7 @@ class ScenarioOutcome(BaseModel):
     plan: TpPlan | None = None
     load_result: LoadResult | None = None
     replica_stats: tuple[ReplicaShare, ...] = ()
+    engine_counts: tuple[EngineCounts, ...] = ()
     checks: CheckReport | None = None
     metrics: ScenarioSummary | None = None
     error_message: str | None = None
@@ -97,6 +99,10 @@ def with_metrics(outcome: ScenarioOutcome, metrics: ScenarioSummary) -> Scenario
 
 def with_replica_stats(outcome: ScenarioOutcome, shares: list[ReplicaShare]) -> ScenarioOutcome:
     return outcome.model_copy(update={"replica_stats": tuple(shares)})
+
+
+def with_engine_counts(outcome: ScenarioOutcome, counts: list[EngineCounts]) -> ScenarioOutcome:
+    return outcome.model_copy(update={"engine_counts": tuple(counts)})
 
 
 def with_checks(outcome: ScenarioOutcome, report: CheckReport) -> ScenarioOutcome:

@@ -15,6 +15,7 @@ from benchmatrix.pipeline.outcome import RunStatus, RunSummary, ScenarioOutcome,
 from benchmatrix.planner import TpPlan
 from benchmatrix.runs import RunContext, versions
 from benchmatrix.spec import Scenario
+from benchmatrix.replicas.engine_metrics import EngineCounts
 from benchmatrix.warehouse import Warehouse
 from benchmatrix.warehouse.records import CheckRow, ReplicaStat, RunRecord, ScenarioLoad
 
@@ -100,9 +101,16 @@ def scenario_load(outcome: ScenarioOutcome) -> ScenarioLoad:
         ended_at=outcome.ended_at or utc_now(), t0=result.started_at if result else None,
         duration_s=result.duration_s if result else None,
         requests_path=result.records_path if result and result.records_path.exists() else None,
-        replica_stats=[_replica_stat(share) for share in outcome.replica_stats],
+        replica_stats=[*(_replica_stat(share) for share in outcome.replica_stats),
+                       *(_engine_stat(counts) for counts in outcome.engine_counts)],
         checks=[CheckRow(**r.model_dump()) for r in outcome.checks.results] if outcome.checks else [],
     )
+
+
+def _engine_stat(counts: EngineCounts) -> ReplicaStat:
+    """The engine's own count of one replica (source 'engine'; share computed in SQL)."""
+    return ReplicaStat(replica_id=counts.replica_id, requests=counts.requests,
+                       errors=counts.aborted, source="engine")
 
 
 def _replica_stat(share: ReplicaShare) -> ReplicaStat:

@@ -69,11 +69,31 @@ def test_each_replica_served_about_its_share(smoke_run: tuple) -> None:
         rows = con.execute(
             "select s.scenario_name, r.replica_id, r.requests, s.replicas, "
             "sum(r.requests) over (partition by r.scenario_id) as total "
-            "from replica_stats r join scenarios s using (run_id, scenario_id)").fetchall()
+            "from replica_stats r join scenarios s using (run_id, scenario_id) "
+            "where r.source = 'nginx'").fetchall()
     assert len(rows) == 8  # 4 scenarios x 2 replicas
     for name, replica, served, replicas, total in rows:
         expected = total / replicas
         assert abs(served - expected) <= 0.25 * expected, (name, replica, served, expected)
+
+
+def test_nginx_engine_and_client_agree_on_who_served_what(smoke_run: tuple) -> None:
+    """Three independent counts per replica: NGINX's log, the engine's /metrics counter and the
+    x-benchmatrix-replica header the client saw (warmup included in all three)."""
+    _, data_dir = smoke_run
+    with _con(data_dir) as con:
+        counts = con.execute(
+            "select scenario_id, replica_id, source, requests from replica_stats").fetchall()
+        client = con.execute(
+            "select scenario_id, replica_id, count(*) from requests where status = 'ok' "
+            "group by all").fetchall()
+    by_source: dict[str, dict[tuple[str, str], int]] = {"client": {}}
+    for scenario_id, replica_id, source, requests in counts:
+        by_source.setdefault(source, {})[(scenario_id, replica_id)] = requests
+    for scenario_id, replica_id, requests in client:
+        by_source["client"][(scenario_id, replica_id)] = requests
+    assert len(by_source["nginx"]) == 8
+    assert by_source["nginx"] == by_source["engine"] == by_source["client"]
 
 
 def test_checks_are_stored_and_passed(smoke_run: tuple) -> None:
