@@ -3,12 +3,12 @@ engine's config or the command/Docker launch of a real engine."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from benchmatrix import planner
+from benchmatrix.errors import DeployError
 from benchmatrix.planner import TpPlan
 from benchmatrix.replicas import ReplicaSpec
-from benchmatrix.replicas.base import CommandLaunch, SimLaunch
+from benchmatrix.replicas.base import DockerLaunch, SimLaunch
+from benchmatrix.replicas.profiles import command_replica_spec
 from benchmatrix.sim import SimEngineConfig
 from benchmatrix.spec import Scenario
 
@@ -43,47 +43,41 @@ def served_name(scenario: Scenario) -> str:
 
 def replica_specs(scenario: Scenario, tp_plan: TpPlan) -> list[ReplicaSpec]:
     """One spec per planned replica; each pinned to its own ``tp_degree`` GPU ids."""
-    specs = []
-    for index in range(tp_plan.replicas):
-        replica_id = f"r{index}"
-        gpu_ids = tuple(range(index * tp_plan.tp_degree, (index + 1) * tp_plan.tp_degree))
-        specs.append(ReplicaSpec(replica_id=replica_id, launch=_launch(scenario, tp_plan, replica_id),
-                                 gpu_ids=gpu_ids, ready_timeout_s=_ready_timeout(scenario)))
-    return specs
+    return [_spec(scenario, tp_plan, index) for index in range(tp_plan.replicas)]
 
 
-def _launch(scenario: Scenario, tp_plan: TpPlan, replica_id: str) -> Any:
+def _spec(scenario: Scenario, tp_plan: TpPlan, index: int) -> ReplicaSpec:
+    replica_id = f"r{index}"
+    gpu_ids = tuple(range(index * tp_plan.tp_degree, (index + 1) * tp_plan.tp_degree))
     backend = scenario.hardware.backend
-    if backend == "sim":
-        config = sim_engine_config(scenario, tp_plan, replica_id)
-        return SimLaunch(config=config.model_dump(mode="json"))
-    if backend == "command":
-        from benchmatrix.replicas import get_profile
+    if backend == "command":  # the profile brings its own health path and readiness timeout
+        return command_replica_spec(
+            replica_id, scenario.hardware.command or "", tp=tp_plan.tp_degree, gpu_ids=gpu_ids,
+            model=scenario.model.hf_repo or served_name(scenario))
+    launch: SimLaunch | DockerLaunch = (
+        SimLaunch(config=sim_engine_config(scenario, tp_plan, replica_id).model_dump(mode="json"))
+        if backend == "sim" else _docker_launch(scenario, tp_plan, replica_id))
+    return ReplicaSpec(replica_id=replica_id, launch=launch, gpu_ids=gpu_ids,
+                       ready_timeout_s=READY_TIMEOUT_S[backend])
 
-        template = scenario.hardware.command or ""
-        profile = _profile_or_none(get_profile, template)
-        return CommandLaunch(template=profile.template if profile else template,
-                             model=scenario.model.hf_repo or served_name(scenario), tp=tp_plan.tp_degree)
-    from benchmatrix.replicas.base import DockerLaunch
 
+#: Seconds a replica may take to become healthy: real engines load weights and compile graphs.
+READY_TIMEOUT_S = {"sim": 30.0, "command": 120.0, "docker": 900.0}
+DOCKER_ENGINES = ("vllm", "sglang", "tgi", "sim")
+
+
+def _docker_launch(scenario: Scenario, tp_plan: TpPlan, replica_id: str) -> DockerLaunch:
+    engine = scenario.model.engine
+    if engine not in DOCKER_ENGINES:
+        raise DeployError(
+            f"{scenario.name}: engine {engine!r} has no Docker image profile (choose one of "
+            f"{', '.join(DOCKER_ENGINES)}, or run it with backend 'command')")
     options = scenario.model.engine_options
     return DockerLaunch(
-        engine=scenario.model.engine if scenario.model.engine in ("vllm", "sglang", "tgi") else "sim",
+        engine=engine, served_name=served_name(scenario), tp=tp_plan.tp_degree,
         model=scenario.model.hf_repo or scenario.model_spec.hf_repo or served_name(scenario),
-        served_name=served_name(scenario), tp=tp_plan.tp_degree,
         gpu_memory_utilization=options.gpu_memory_utilization,
         max_model_len=scenario.model.max_model_len, max_num_seqs=options.max_num_seqs,
         extra_args=tuple(options.extra_args),
         sim_config=sim_engine_config(scenario, tp_plan, replica_id).model_dump(mode="json"),
     )
-
-
-def _profile_or_none(get_profile: Any, name: str) -> Any:
-    try:
-        return get_profile(name)
-    except (KeyError, ValueError):
-        return None
-
-
-def _ready_timeout(scenario: Scenario) -> float:
-    return {"sim": 30.0, "command": 120.0}.get(scenario.hardware.backend, 900.0)
