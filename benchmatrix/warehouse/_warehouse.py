@@ -172,11 +172,10 @@ class Warehouse:
         interrupt, rolls back: the previous state of the run stays as it was.
         """
         self._require_writable()
-        with self._transaction(f"loading run {run.run_id}"):
+        with _load.bulk_load(self._con), self._transaction(f"loading run {run.run_id}"):
             _load.delete_run(self._con, run.run_id)
             _load.insert_run(self._con, run)
-            for scenario in scenarios:
-                _load.insert_scenario(self._con, run.run_id, scenario)
+            _load.insert_scenarios(self._con, run.run_id, scenarios)
             _load.materialize(self._con, run.run_id)
 
     def load_scenarios(self, run: RunRecord, scenarios: list[ScenarioLoad]) -> None:
@@ -186,11 +185,14 @@ class Warehouse:
         as soon as it finishes, so an interrupted run keeps what it completed.
         """
         self._require_writable()
-        with self._transaction(f"loading {len(scenarios)} scenario(s) of run {run.run_id}"):
+        with _load.bulk_load(self._con), \
+                self._transaction(f"loading {len(scenarios)} scenario(s) of run {run.run_id}"):
             _load.upsert_run(self._con, run)
-            for scenario in scenarios:
+            latest = list({scenario.scenario_id: scenario for scenario in scenarios}.values())
+            for scenario in latest:  # a scenario given twice: the last one wins
                 _load.delete_scenario(self._con, run.run_id, scenario.scenario_id)
-                _load.insert_scenario(self._con, run.run_id, scenario)
+            _load.insert_scenarios(self._con, run.run_id, latest)
+            for scenario in latest:
                 _load.materialize(self._con, run.run_id, scenario.scenario_id)
 
     def upsert_run(self, run: RunRecord) -> None:
@@ -246,8 +248,10 @@ class Warehouse:
         written = []
         for table in reversed(_load.RUN_TABLES):  # constant identifiers
             target = directory / f"{table}.parquet"
+            # loads do not keep insertion order (bulk_load): sort requests for a stable file
+            order = " order by scenario_id, request_index" if table == "requests" else ""
             relation = self._con.sql(
-                f"select * from {table} where run_id = $run_id", params={"run_id": run_id}
+                f"select * from {table} where run_id = $run_id{order}", params={"run_id": run_id}
             )
             relation.write_parquet(str(target))
             written.append(target)
