@@ -1,18 +1,8 @@
 -- Mart: key metrics of each scenario name, one row per (scenario name, metric), holding the
 -- latest comparable value and every earlier value newest first (for baselines over N runs).
 -- higher_is_better says which direction is a regression.
-with comparable as (
-    select * from scenario_summary
-    where is_comparable
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by scenario_name order by run_started_at desc, run_id desc
-        ) as run_rank
-    from comparable
+with ranked as (
+    select * from comparable_runs
 ),
 
 long as (

@@ -1,22 +1,18 @@
--- Mart: the latest comparable result of each scenario name (failed validation excluded).
+-- Mart: every comparable scenario result (failed validation excluded), ranked per
+-- scenario name from the newest run (run_rank 1) back. The latest/previous/history marts
+-- read this instead of ranking on their own.
 with comparable as (
     select * from scenario_summary
     where is_comparable
 ),
 
-ranked as (
+final as (
     select
         *,
         row_number() over (
             partition by scenario_name order by run_started_at desc, run_id desc
         ) as run_rank
     from comparable
-),
-
-final as (
-    select * exclude (run_rank)
-    from ranked
-    where run_rank = 1
 )
 
 select * from final

@@ -1,17 +1,7 @@
 -- Mart: each scenario name's latest comparable result against its previous one.
 -- change_pct columns are (latest - previous) / previous x 100.
-with comparable as (
-    select * from scenario_summary
-    where is_comparable
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by scenario_name order by run_started_at desc, run_id desc
-        ) as run_rank
-    from comparable
+with ranked as (
+    select * from comparable_runs
 ),
 
 latest as (
