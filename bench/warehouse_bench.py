@@ -4,7 +4,7 @@
     python bench/warehouse_bench.py --total-rows 2000000 --runs 4   # a quicker look
 
 Generates request records with numpy (list columns included), writes them to Parquet once per
-scenario shape (zstd, 65,536-row groups, as the load generator writes them), loads them through
+scenario shape (snappy, 65,536-row groups, as the load generator writes them), loads them through
 Warehouse.load_run (the read_parquet fast path), then times every named query over the whole
 warehouse. Targets: >= 1M rows/s load, < 0.5 s per query.
 Everything lives in a temporary directory that is removed at the end (unless --keep).
@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmatrix.pipeline.load import RECORD_BATCH_ROWS  # noqa: E402
+from benchmatrix.loadgen.records import RECORD_COMPRESSION  # noqa: E402
 from benchmatrix.warehouse import ReplicaStat, RunRecord, ScenarioLoad, Warehouse  # noqa: E402
 
 HARDWARE = ("h100x2", "a100x4", "l40sx4", "mi300x1")
@@ -87,8 +88,8 @@ def scenario(path: Path, hardware: str, concurrency: int, rows: int) -> Scenario
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
-    """As the load generator writes them: zstd, RECORD_BATCH_ROWS (65,536) rows per row group."""
-    pq.write_table(table, path, row_group_size=RECORD_BATCH_ROWS, compression="zstd")
+    """As the load generator writes them: RECORD_COMPRESSION, RECORD_BATCH_ROWS rows per group."""
+    pq.write_table(table, path, row_group_size=RECORD_BATCH_ROWS, compression=RECORD_COMPRESSION)
 
 
 def write_shapes(root: Path, rows_per_scenario: int) -> dict[tuple[str, int], Path]:

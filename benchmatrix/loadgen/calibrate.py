@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmatrix.errors import LoadGenError
-from benchmatrix.loadgen.records import RECORD_SCHEMA
+from benchmatrix.loadgen.records import RECORD_COMPRESSION, RECORD_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def join_server_times(path: Path, times: dict[str, ServerTimes], t0_monotonic: f
     """Fill the ``server_*_s`` columns of a records file in place, row group by row group."""
     tmp = path.with_suffix(".calibrating.parquet")
     reader = pq.ParquetFile(path)
-    with pq.ParquetWriter(tmp, RECORD_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(tmp, RECORD_SCHEMA, compression=RECORD_COMPRESSION) as writer:
         for i in range(reader.num_row_groups):
             writer.write_table(_join_batch(reader.read_row_group(i), times, t0_monotonic))
     os.replace(tmp, path)
