@@ -67,7 +67,12 @@ def delete_scenario(con: duckdb.DuckDBPyConnection, run_id: str, scenario_id: st
 
 
 def upsert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    """Insert the run row, or replace it in place (its scenarios stay)."""
+    """Insert the run row, or replace it in place (its scenarios stay). A resumed run keeps its
+    first start time: ``started_at`` is the earlier of the stored and the new one."""
+    row = con.execute("select started_at from runs where run_id = $run_id",
+                      {"run_id": run.run_id}).fetchone()
+    if row is not None and row[0] is not None and row[0] < run.started_at:
+        run = run.model_copy(update={"started_at": row[0]})
     con.execute("delete from runs where run_id = $run_id", {"run_id": run.run_id})
     insert_run(con, run)
 

@@ -124,10 +124,13 @@ def test_stop_keeps_records_and_cancels_in_flight(server, tmp_path):
     cfg = _cfg(server, tmp_path, model="slow", num_requests=4)
     plan = deal(build_schedule(cfg), cfg, 1, tmp_path, "run")[0]
     builder, counter = prepare(plan)
-    t_stop = time.monotonic() + 0.3
+    t_stop = float("inf")
 
-    async def start() -> float:
-        return time.monotonic()
+    async def start() -> float:  # the stop comes 0.3 s after t0, whatever setup took before it
+        nonlocal t_stop
+        t0 = time.monotonic()
+        t_stop = t0 + 0.3
+        return t0
 
     stats = asyncio.run(run_plan(plan, builder, counter, start, lambda: time.monotonic() > t_stop))
     df = pd.read_parquet(plan.part_path)
@@ -239,10 +242,13 @@ def test_stop_during_a_long_open_loop_wait_is_prompt(server, tmp_path):
                model="slow", num_requests=3)
     plan = deal(build_schedule(cfg), cfg, 1, tmp_path, "run")[0]
     builder, counter = prepare(plan)
-    t_stop = time.monotonic() + 0.3
+    t_stop = float("inf")
 
-    async def start() -> float:
-        return time.monotonic()
+    async def start() -> float:  # the stop comes 0.3 s after t0, whatever setup took before it
+        nonlocal t_stop
+        t0 = time.monotonic()
+        t_stop = t0 + 0.3
+        return t0
 
     began = time.monotonic()
     stats = asyncio.run(run_plan(plan, builder, counter, start, lambda: time.monotonic() > t_stop))

@@ -112,12 +112,13 @@ def test_rerunning_the_same_run_id_skips_and_never_duplicates(smoke_run: tuple) 
     run_id = state.result(raise_on_failure=False).run_id
     with _con(data_dir) as con:
         before = con.execute("select count(*) from requests").fetchone()[0]
+        started = con.execute("select started_at from runs").fetchone()[0]
     again = matrix_flow(str(REPO_ROOT / "matrices" / "smoke.yaml"), data_dir=str(data_dir),
                         run_id=run_id, return_state=True)
     assert again.is_completed()
     assert again.result(raise_on_failure=False).outcomes == ()  # all four already passed
     with _con(data_dir) as con:
         after = con.execute("select count(*) from requests").fetchone()[0]
-        runs = con.execute("select count(*) from runs").fetchone()[0]
+        runs = con.execute("select started_at, status from runs").fetchall()
     assert after == before
-    assert runs == 1
+    assert runs == [(started, "completed")]  # one row, and the resumed run keeps its first start
