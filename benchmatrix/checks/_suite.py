@@ -7,6 +7,8 @@ in ``meta``; results are mapped back by that name (GE does not keep suite order)
 
 from __future__ import annotations
 
+import logging
+
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -221,6 +223,9 @@ def _gx() -> tuple[Any, Any]:
     import great_expectations as gx  # seconds to import: only when a scenario is validated
     import great_expectations.expectations as gxe
 
+    # its ephemeral context logs one INFO line per validation ("Created temporary directory"):
+    # noise in a run's story; warnings and errors still show
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return gx, gxe
 
 
