@@ -8,7 +8,6 @@ in ``meta``; results are mapped back by that name (GE does not keep suite order)
 from __future__ import annotations
 
 import logging
-
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
