@@ -20,7 +20,16 @@ from typing import Any
 
 
 class BenchmatrixError(Exception):
-    """Base class of every error benchmatrix raises on purpose."""
+    """Base class of every error benchmatrix raises on purpose.
+
+    ``transient`` is True when the same call may well succeed if tried again: a replica slow to
+    become healthy, a port taken between choosing and binding it, a warehouse another process
+    holds. The Prefect tasks retry exactly these (``pipeline.is_transient``).
+    """
+
+    def __init__(self, *args: object, transient: bool = False) -> None:
+        super().__init__(*args)
+        self.transient = transient
 
 
 class SpecError(BenchmatrixError):

@@ -93,7 +93,7 @@ class Balancer:
                 self._start_once()
                 return
             except BalancerError as exc:
-                if attempt == attempts or "already in use" not in str(exc):
+                if attempt == attempts or not exc.transient:  # only a port race is retried
                     raise
 
     def _start_once(self) -> None:
@@ -101,7 +101,7 @@ class Balancer:
         if not port_is_free(self.port, self.plan.listen_host):
             raise BalancerError(
                 f"port {self.port} on {self.plan.listen_host} is already in use; "
-                "choose another listen_port or 0 to pick a free one"
+                "choose another listen_port or 0 to pick a free one", transient=True,
             )
         self.write_config()
         self._validate()
@@ -179,18 +179,20 @@ class Balancer:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
-                raise BalancerError(self._failure_message(f"nginx exited with code {self._proc.returncode}"))
+                raise self._failure(f"nginx exited with code {self._proc.returncode}")
             if is_listening(self.port, self.plan.listen_host, timeout_s=0.5):
                 return
             time.sleep(0.05)
-        raise BalancerError(self._failure_message(f"nginx did not listen within {self.start_timeout_s:g} s"))
+        raise self._failure(f"nginx did not listen within {self.start_timeout_s:g} s")
 
-    def _failure_message(self, head: str) -> str:
+    def _failure(self, head: str) -> BalancerError:
+        """The start failure with NGINX's own log tail; a bind race (another process took the
+        port after it was chosen) is transient."""
         tail = _tail(self.error_log_path) or _tail(self.prefix / "logs" / "stderr.log")
-        hint = ""
-        if "Address already in use" in tail:
-            hint = f" (port {self.port} on {self.plan.listen_host} is already in use)"
-        return f"{head}{hint} on port {self.port}; error log {self.error_log_path}:\n{tail}"
+        race = "Address already in use" in tail
+        hint = f" (port {self.port} on {self.plan.listen_host} is already in use)" if race else ""
+        return BalancerError(f"{head}{hint} on port {self.port}; error log {self.error_log_path}:\n{tail}",
+                             transient=race)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

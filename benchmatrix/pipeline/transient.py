@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from benchmatrix.errors import BalancerError, DeployError, PlanError, SpecError, ValidationFailed, WarehouseError
-
-
-#: Fragments of DeployError/BalancerError messages that mean "try again": a replica slow to come
-#: up, a port taken between choosing it and binding it. A replica that exited is not transient.
-_TRANSIENT_HINTS = ("did not answer", "already in use")
+from benchmatrix.errors import BenchmatrixError, PlanError, SpecError, ValidationFailed
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -17,14 +12,12 @@ def is_transient(exc: BaseException | None) -> bool:
     import httpx
 
     while exc is not None:
+        if isinstance(exc, BenchmatrixError) and exc.transient:
+            return True  # said where it was raised (see benchmatrix.errors)
         if isinstance(exc, (ValidationFailed, PlanError, SpecError)):
             return False
         if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, TimeoutError,
                             httpx.ConnectError, httpx.TimeoutException)):
-            return True
-        if isinstance(exc, (DeployError, BalancerError)) and any(h in str(exc) for h in _TRANSIENT_HINTS):
-            return True
-        if isinstance(exc, WarehouseError) and "is locked by" in str(exc):
             return True
         exc = exc.__cause__
     return False

@@ -150,7 +150,7 @@ class DockerBackend:
             if any(marker in message.lower() for marker in PORT_TAKEN_MARKERS):
                 raise DeployError(
                     f"replica {spec.replica_id}: port {args.host_port} on {args.host_ip} is already in use "
-                    f"({message})"
+                    f"({message})", transient=True,
                 ) from exc
             raise DeployError(f"replica {spec.replica_id}: docker could not start {args.image}: {message}") from exc
 

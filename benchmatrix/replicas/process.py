@@ -181,7 +181,8 @@ class ProcessBackend:
         if not port_is_free(spec.port, spec.host):
             raise DeployError(
                 f"replica {spec.replica_id}: port {spec.port} on {spec.host} is already in use; "
-                "stop what listens there or leave the port unset to pick a free one"
+                "stop what listens there or leave the port unset to pick a free one",
+                transient=True,
             )
         return spec.port
 
@@ -278,7 +279,8 @@ class ProcessBackend:
         if time.monotonic() - pending.started_at > spec.ready_timeout_s:
             raise DeployError(
                 f"replica {spec.replica_id} did not answer {url} with 200 within "
-                f"{spec.ready_timeout_s:g} s; last log lines from {pending.log_path}:\n{log_tail(pending.log_path)}"
+                f"{spec.ready_timeout_s:g} s; last log lines from {pending.log_path}:\n{log_tail(pending.log_path)}",
+                transient=True,
             )
         return None
 

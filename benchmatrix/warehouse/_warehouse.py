@@ -310,7 +310,7 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise WarehouseError(
             f"warehouse {path} is locked by {holder} (DuckDB allows one writer per file). "
             "Wait for that run or query to finish, or point --warehouse / "
-            "BENCHMATRIX_WAREHOUSE at another file."
+            "BENCHMATRIX_WAREHOUSE at another file.", transient=True,
         ) from None
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc

@@ -36,7 +36,7 @@ def _run_failing_once(exc: BaseException) -> tuple[list[int], object]:
 
 @pytest.mark.parametrize("exc", [
     ConnectionRefusedError(111, "Connection refused"),
-    DeployError("replica r0 did not answer http://127.0.0.1:9/health with 200 within 30 s"),
+    DeployError("replica r0 did not answer http://127.0.0.1:9/health with 200 within 30 s", transient=True),
 ], ids=["refused-connection", "replica-slow-to-come-up"])
 def test_a_transient_error_is_retried(prefect_server: None, exc: BaseException) -> None:
     calls, state = _run_failing_once(exc)

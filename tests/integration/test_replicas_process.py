@@ -52,8 +52,9 @@ def test_replica_that_exits_is_named_with_its_log_and_the_rest_torn_down(tmp_pat
     crash = ReplicaSpec(replica_id="bad", launch=CommandLaunch(
         template=f"{sys.executable} -c \"import sys; print('model file missing'); sys.exit(3)\""))
     specs = standin_specs(1) + [crash]
-    with pytest.raises(DeployError, match=r"(?s)replica bad exited with code 3.*model file missing"):
+    with pytest.raises(DeployError, match=r"(?s)replica bad exited with code 3.*model file missing") as err:
         backend.start(specs, tmp_path, LABELS)
+    assert not err.value.transient  # a crash is not retried
     assert _registered_pids(backend) == []
 
 
@@ -62,8 +63,9 @@ def test_replica_never_healthy_times_out(tmp_path: Path) -> None:
     slow = ReplicaSpec(replica_id="slow", launch=CommandLaunch(
         template=f"{sys.executable} -c \"import time; print('still loading', flush=True); time.sleep(60)\""),
         ready_timeout_s=1.0)
-    with pytest.raises(DeployError, match=r"(?s)replica slow did not answer .*/health.*1 s.*still loading"):
+    with pytest.raises(DeployError, match=r"(?s)replica slow did not answer .*/health.*1 s.*still loading") as err:
         backend.start([slow], tmp_path, LABELS)
+    assert err.value.transient  # slow to come up: worth another try
     assert _registered_pids(backend) == []
 
 
@@ -75,8 +77,9 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         port = blocker.getsockname()[1]
         specs = standin_specs(1) + [ReplicaSpec(replica_id="taken", port=port,
                                                 launch=CommandLaunch(template=STANDIN_TEMPLATE))]
-        with pytest.raises(DeployError, match=f"replica taken: port {port} on 127.0.0.1 is already in use"):
+        with pytest.raises(DeployError, match=f"replica taken: port {port} on 127.0.0.1 is already in use") as err:
             backend.start(specs, tmp_path, LABELS)
+    assert err.value.transient
     assert _registered_pids(backend) == []
 
 

@@ -22,10 +22,10 @@ def _caused(outer: BaseException, inner: BaseException) -> BaseException:
     TimeoutError("timed out"),
     httpx.ConnectError("refused"),
     httpx.ReadTimeout("slow"),
-    DeployError("replica r0 did not answer http://127.0.0.1:1/health with 200 within 30 s; last log lines"),
-    DeployError("replica r1: port 8000 on 127.0.0.1 is already in use; stop what listens there"),
-    BalancerError("port 18080 on 127.0.0.1 is already in use; choose another listen_port"),
-    WarehouseError("warehouse x.duckdb is locked by process 42 (DuckDB allows one writer per file)."),
+    DeployError("replica r0 did not answer http://127.0.0.1:1/health with 200 within 30 s; last log lines", transient=True),
+    DeployError("replica r1: port 8000 on 127.0.0.1 is already in use; stop what listens there", transient=True),
+    BalancerError("port 18080 on 127.0.0.1 is already in use; choose another listen_port", transient=True),
+    WarehouseError("warehouse x.duckdb is locked by process 42 (DuckDB allows one writer per file).", transient=True),
     _caused(LoadGenError("load generator could not connect"), httpx.ConnectError("refused")),
 ], ids=lambda e: type(e).__name__)
 def test_transient_errors_are_retried(exc: BaseException) -> None:
