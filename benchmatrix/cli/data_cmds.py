@@ -45,7 +45,18 @@ def query(
     output: Optional[Path] = OutputOption,
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Run a named query from warehouse/queries, e.g. `query hardware_comparison --model X`."""
+    """Run a named query from warehouse/queries, e.g. `query hardware_comparison --model X`.
+
+    Examples:
+
+      benchmatrix query --list
+
+      benchmatrix query hardware_comparison --model llama-3.1-8b
+
+      benchmatrix query regressions -p threshold_pct=5 --format csv -o regressions.csv
+
+      benchmatrix query scenario_summary --run smoke-20261204T221922Z-fe4be7 --format json
+    """
     with _open(warehouse) as wh:
         if list_ or name is None:
             _print_query_list(wh)
@@ -62,7 +73,10 @@ def sql(
     output: Optional[Path] = OutputOption,
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Run ad-hoc SQL against the warehouse."""
+    """Run ad-hoc SQL against the warehouse.
+
+    Example: benchmatrix sql "select scenario_name, ttft_p99_ms, output_throughput_tps_per_gpu from latest_results order by 3 desc"
+    """
     with _open(warehouse) as wh:
         _emit(wh.sql(text), format_, output)
 
@@ -72,7 +86,10 @@ def runs(
     format_: str = FormatOption,
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """List loaded runs, newest first, with scenario counts by status."""
+    """List loaded runs, newest first, with scenario counts by status.
+
+    Example: benchmatrix runs --since 2026-12-01
+    """
     with _open(warehouse) as wh:
         _emit(wh.run_query("runs", {"since": since}), format_, None)
 
@@ -82,7 +99,10 @@ def export(
     directory: Path = typer.Argument(..., help="Directory for one Parquet file per table."),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Export one run's raw rows (runs, scenarios, requests, replica_stats, checks) to Parquet."""
+    """Export one run's raw rows (runs, scenarios, requests, replica_stats, checks) to Parquet.
+
+    Example: benchmatrix export nightly-20261204T020000Z-1a2b3c exports/
+    """
     with _open(warehouse) as wh:
         for path in wh.export_run(run_id, directory):
             typer.echo(str(path))
@@ -93,7 +113,14 @@ def report(
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write."),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Write a self-contained HTML report (inline SVG plots, works offline)."""
+    """Write a self-contained HTML report (inline SVG plots, works offline).
+
+    Examples:
+
+      benchmatrix report                       # the latest run
+
+      benchmatrix report RUN_ID --output night.html
+    """
     from benchmatrix.report import write_report
 
     with _open(warehouse) as wh:

@@ -113,7 +113,20 @@ def load(
         None, "--search-max", help="Search the highest load (from the given one up to this) meeting the SLO."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Send load to an OpenAI-compatible server and print TTFT/TPOT/ITL/E2E and throughput."""
+    """Send load to an OpenAI-compatible server and print TTFT/TPOT/ITL/E2E and throughput.
+
+    Metric definitions: docs/metrics.md. Records go to a Parquet file, one row per request.
+
+    Examples:
+
+      benchmatrix load --url http://127.0.0.1:8000 --model m -c 16 -n 500 --input-tokens uniform:128:512 --output-tokens 256 --ignore-eos
+
+      benchmatrix load --url http://127.0.0.1:8000 --model m --rate 2,4,8 -n 300     # open-loop sweep
+
+      benchmatrix load --url http://127.0.0.1:8000 --model m -c 1 --search-max 64 --slo-ttft-ms 500   # highest load meeting the SLO
+
+      benchmatrix load --url http://127.0.0.1:8000 --model m --modality vision --images 1:2 --image-px 336:672 -c 8
+    """
     from benchmatrix.loadgen import LoadRunConfig
     from benchmatrix.metrics import Slo
 

@@ -20,7 +20,14 @@ class CatalogKind(str, Enum):
 
 
 def validate(file: Path = typer.Argument(..., help="Matrix YAML file.")) -> None:
-    """Check a matrix file; print the scenario count or one error naming the file and field."""
+    """Check a matrix file; print the scenario count or one error naming the file and field.
+
+    Examples:
+
+      benchmatrix validate matrices/nightly.yaml
+
+      for f in matrices/*.yaml; do benchmatrix validate "$f" || exit 1; done   # in CI
+    """
     from benchmatrix.expand import expand
     from benchmatrix.spec import load_matrix
 
@@ -37,7 +44,16 @@ def plan(
     file: Path = typer.Argument(..., help="Matrix YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per scenario) instead of a table."),
 ) -> None:
-    """Expand the matrix and plan tensor parallelism per scenario; cells that fit nowhere are reported."""
+    """Expand the matrix and plan tensor parallelism per scenario; cells that fit nowhere are reported.
+
+    Nothing is deployed. Each row gives TP, replicas, weights and KV cache per GPU and why every smaller TP degree was rejected (docs/planner.md).
+
+    Examples:
+
+      benchmatrix plan matrices/nightly.yaml
+
+      benchmatrix plan matrices/nightly.yaml --json | jq '.[] | select(.tp_degree == null)'
+    """
     from benchmatrix.errors import PlanError
     from benchmatrix.expand import expand
     from benchmatrix.planner import plan_tp
@@ -107,7 +123,10 @@ def _notes(plan: TpPlan) -> str:
 
 
 def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the JSON Schema here instead of stdout.")) -> None:
-    """JSON Schema of the matrix file (for editor completion and validation)."""
+    """JSON Schema of the matrix file (for editor completion and validation).
+
+    Example (VS Code YAML extension): benchmatrix schema -o .vscode/benchmatrix.schema.json, then map it to matrices/*.yaml in yaml.schemas.
+    """
     from benchmatrix.spec import matrix_json_schema
 
     text = json.dumps(matrix_json_schema(), indent=2)
@@ -119,7 +138,14 @@ def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="W
 
 
 def catalog(kind: CatalogKind = typer.Argument(CatalogKind.gpus, help="Which catalog to list.")) -> None:
-    """List the GPU or model catalog with its key facts and verification marks."""
+    """List the GPU or model catalog with its key facts and verification marks.
+
+    Examples:
+
+      benchmatrix catalog gpus
+
+      benchmatrix catalog models
+    """
     from rich.console import Console
     from rich.table import Table
 
