@@ -20,6 +20,7 @@ from benchmatrix.errors import WarehouseError
 _MIGRATION_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _VIEW_FILE = re.compile(r"^(\d{2})_([a-z][a-z0-9_]*)\.sql$")
 _QUERY_FILE = re.compile(r"^([a-z][a-z0-9_]*)\.sql$")
+_MACRO_LINE = re.compile(r"^--\s*table macro:\s*(\([a-z0-9_ :=.,-]*\))\s*$", re.MULTILINE)
 _PARAMS_LINE = re.compile(r"^--\s*params:\s*(.*)$", re.MULTILINE)
 _PARAM_USE = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
@@ -39,9 +40,23 @@ class Migration:
 
 @dataclass(frozen=True)
 class View:
+    """A view, or a table macro when its file says ``-- table macro: (arg := default, ...)``
+    (a mart that takes parameters: the named queries call it with theirs)."""
+
     layer: int  # the NN file prefix: 1x staging, 2x intermediate, 3x marts
     name: str
     sql: str
+
+    @property
+    def macro_args(self) -> str | None:
+        match = _MACRO_LINE.search(self.sql)
+        return match.group(1) if match else None
+
+    def create_statement(self) -> str:
+        """DDL for this view or macro (name and arguments are whitelisted by their patterns)."""
+        if self.macro_args is None:
+            return f"create or replace view {self.name} as\n{self.sql}"
+        return f"create or replace macro {self.name}{self.macro_args} as table\n{self.sql}"
 
 
 @dataclass(frozen=True)

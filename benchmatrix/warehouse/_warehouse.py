@@ -130,8 +130,7 @@ class Warehouse:
     def _create_views(self) -> None:
         with self._transaction("creating views"):
             for view in load_views():
-                # view.name matched [a-z][a-z0-9_]* from the file name: a whitelisted identifier
-                self._con.execute(f"create or replace view {view.name} as\n{view.sql}")
+                self._con.execute(view.create_statement())
 
     def _refresh_materialized(self) -> None:
         """Rebuild the materialized tables when the view SQL they derive from has changed."""
