@@ -16,38 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REQUEST_SCHEMA = pa.schema(
-    [
-        ("request_index", pa.int64()),
-        ("is_warmup", pa.bool_()),
-        ("worker_id", pa.int32()),
-        ("intended_send_s", pa.float64()),
-        ("sent_s", pa.float64()),
-        ("first_byte_s", pa.float64()),
-        ("first_token_s", pa.float64()),
-        ("first_reasoning_s", pa.float64()),
-        ("last_event_s", pa.float64()),
-        ("done_s", pa.float64()),
-        ("event_count", pa.int32()),
-        ("event_times_s", pa.list_(pa.float64())),
-        ("event_tokens", pa.list_(pa.int32())),
-        ("prompt_tokens_target", pa.int32()),
-        ("output_tokens_target", pa.int32()),
-        ("prompt_tokens", pa.int32()),
-        ("completion_tokens", pa.int32()),
-        ("token_source", pa.string()),
-        ("replica_id", pa.string()),
-        ("http_status", pa.int32()),
-        ("status", pa.string()),
-        ("error_kind", pa.string()),
-        ("error_message", pa.string()),
-        ("modality", pa.string()),
-        ("audio_seconds", pa.float64()),
-        ("server_arrival_s", pa.float64()),
-        ("server_first_token_s", pa.float64()),
-        ("server_last_token_s", pa.float64()),
-    ]
-)
+from benchmatrix.loadgen.records import RECORD_SCHEMA
+
+#: The load generator's record schema, less the columns these fabricated rows do not set (they
+#: load as NULL, as from an older generator).
+REQUEST_SCHEMA = pa.schema([
+    f for f in RECORD_SCHEMA
+    if f.name not in ("request_id", "reasoning_event_count", "image_count", "input_bytes")
+])
 
 
 @dataclass(frozen=True)
