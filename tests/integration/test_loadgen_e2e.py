@@ -120,19 +120,25 @@ def test_two_worker_processes(server, tmp_path):
     assert not list(tmp_path.glob(".*parts"))
 
 
-def test_stop_keeps_records_and_cancels_in_flight(server, tmp_path):
-    cfg = _cfg(server, tmp_path, model="slow", num_requests=4)
+def _run_stopped_after(cfg, tmp_path, stop_after_s):
+    """Run one worker's plan and ask it to stop ``stop_after_s`` after t0 (not after setup)."""
     plan = deal(build_schedule(cfg), cfg, 1, tmp_path, "run")[0]
     builder, counter = prepare(plan)
     t_stop = float("inf")
 
-    async def start() -> float:  # the stop comes 0.3 s after t0, whatever setup took before it
+    async def start() -> float:
         nonlocal t_stop
         t0 = time.monotonic()
-        t_stop = t0 + 0.3
+        t_stop = t0 + stop_after_s
         return t0
 
     stats = asyncio.run(run_plan(plan, builder, counter, start, lambda: time.monotonic() > t_stop))
+    return stats, plan
+
+
+def test_stop_keeps_records_and_cancels_in_flight(server, tmp_path):
+    cfg = _cfg(server, tmp_path, model="slow", num_requests=4)
+    stats, plan = _run_stopped_after(cfg, tmp_path, 0.3)
     df = pd.read_parquet(plan.part_path)
     assert stats.stopped and len(df) == 2 and set(df["error_kind"]) == {"cancelled"}
 
@@ -240,18 +246,8 @@ def test_sweep_and_slo_search(server, tmp_path):
 def test_stop_during_a_long_open_loop_wait_is_prompt(server, tmp_path):
     cfg = _cfg(server, tmp_path, concurrency=None, rate_rps=0.1, arrival="constant",
                model="slow", num_requests=3)
-    plan = deal(build_schedule(cfg), cfg, 1, tmp_path, "run")[0]
-    builder, counter = prepare(plan)
-    t_stop = float("inf")
-
-    async def start() -> float:  # the stop comes 0.3 s after t0, whatever setup took before it
-        nonlocal t_stop
-        t0 = time.monotonic()
-        t_stop = t0 + 0.3
-        return t0
-
     began = time.monotonic()
-    stats = asyncio.run(run_plan(plan, builder, counter, start, lambda: time.monotonic() > t_stop))
+    stats, _ = _run_stopped_after(cfg, tmp_path, 0.3)
     assert time.monotonic() - began < 3.0  # the next send was due 10 s later
     assert stats.stopped and stats.records == 1
 
