@@ -15,6 +15,7 @@ import platform
 import re
 import secrets
 import socket
+from functools import lru_cache
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,7 +77,13 @@ def git_revision(cwd: Path | None = None) -> str | None:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the parts that shape the numbers (for the runs table)."""
+    """Versions of the parts that shape the numbers (for the runs table): a fresh copy of what
+    was read once per process (every scenario's store writes the run row)."""
+    return dict(_read_versions())
+
+
+@lru_cache(maxsize=1)
+def _read_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
